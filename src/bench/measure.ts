@@ -1,0 +1,109 @@
+/**
+ * measureTrainingStep: the engine-level memory and the time of one DenseNet training step.
+ * Memory is what tfjs's engine accounts (`tf.profile().peakBytes`): exact tensor bytes, the same on every
+ * backend including `meta`, comparable to PyTorch's allocator-level peak above the step's starting point.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { trainableVariables, trainStep } from '../train/step.js';
+
+export interface MeasureTrainingStepOptions {
+  /** A model with NHWC image input and logits output. */
+  model: tf.LayersModel;
+  /** Images per step. */
+  batchSize: number;
+  /** Square input size; default: the model's input size. */
+  imageSize?: number;
+  /** Classes of the random labels; default: the model's output width. */
+  numClasses?: number;
+  /** Default: SGD with momentum 0.9 and learning rate 0.01 (its state counts in the baseline). */
+  optimizer?: tf.Optimizer;
+  /** Timed steps after the profiled one (median reported; default 1). */
+  steps?: number;
+  /** Seed of the random batch. */
+  seed?: number;
+}
+
+export interface StepMeasurement {
+  /** Peak engine bytes during the measured step above `baselineBytes`. */
+  stepPeakBytes: number;
+  /** Engine bytes just before the measured step: weights, optimizer state, the batch. */
+  baselineBytes: number;
+  /** Peak engine bytes during the measured step. */
+  peakBytes: number;
+  /** Median wall time of the timed steps (ms). */
+  msPerStep: number;
+  /** Every timed step (ms). */
+  stepMs: number[];
+  /** The tfjs backend that ran it. */
+  backend: string;
+  /** Tensors alive after the measured steps minus before them (0 when nothing leaks). */
+  leakedTensors: number;
+}
+
+function positiveInteger(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new Error(`${name} must be an integer ≥ 1, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function modelImageSize(model: tf.LayersModel): number | undefined {
+  const shape = model.inputs[0]?.shape;
+  return typeof shape?.[1] === 'number' ? shape[1] : undefined;
+}
+
+/** Waits for the step's results where the backend computes (meta has nothing to wait for). */
+async function settle(loss: tf.Tensor): Promise<void> {
+  if (tf.getBackend() !== 'meta') await loss.data();
+}
+
+export async function measureTrainingStep(options: MeasureTrainingStepOptions): Promise<StepMeasurement> {
+  const { model } = options;
+  if (!(model instanceof tf.LayersModel)) throw new Error('measureTrainingStep: model must be a tf.LayersModel');
+  const batchSize = positiveInteger(options.batchSize, 'batchSize');
+  const imageSize = positiveInteger(options.imageSize ?? modelImageSize(model), 'imageSize');
+  const numClasses = positiveInteger(options.numClasses ?? model.outputs[0].shape[1], 'numClasses');
+  const steps = positiveInteger(options.steps ?? 1, 'steps');
+  const optimizer = options.optimizer ?? tf.train.momentum(0.01, 0.9);
+  const variables = trainableVariables(model);
+
+  const xs = tf.randomNormal([batchSize, imageSize, imageSize, 3], 0, 1, 'float32', options.seed);
+  const ys = tf.tidy(() => tf.oneHot(tf.randomUniform([batchSize], 0, numClasses, 'int32', options.seed), numClasses));
+  const runStep = async () => {
+    const loss = trainStep(model, optimizer, xs, ys, variables);
+    await settle(loss);
+    loss.dispose();
+  };
+  try {
+    await runStep(); // warm-up: creates optimizer state, compiles kernels
+    const tensorsBefore = tf.memory().numTensors;
+    const baselineBytes = tf.memory().numBytes;
+    const profile = await tf.profile(runStep);
+    const stepMs: number[] = [];
+    for (let i = 0; i < steps; i++) {
+      const start = performance.now();
+      await runStep();
+      stepMs.push(performance.now() - start);
+    }
+    const leakedTensors = tf.memory().numTensors - tensorsBefore;
+    const peakBytes = Math.max(profile.peakBytes, baselineBytes);
+    return {
+      stepPeakBytes: peakBytes - baselineBytes,
+      baselineBytes,
+      peakBytes,
+      msPerStep: median(stepMs),
+      stepMs,
+      backend: tf.getBackend(),
+      leakedTensors,
+    };
+  } finally {
+    tf.dispose([xs, ys]);
+    if (!options.optimizer) optimizer.dispose();
+  }
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}

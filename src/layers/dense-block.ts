@@ -1,0 +1,101 @@
+/**
+ * A dense block: `numLayers` dense layers, each reading the concatenation of the block input and every earlier
+ * layer's new features; the output is that whole concatenation (torchvision's `_DenseBlock`).
+ * The block owns its DenseLayers' weights, named `<block>/denselayer<i>/...`.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { denseBlockOp } from '../checkpoint/dense-ops.js';
+import type { RecomputeMode } from './config.js';
+import { DenseLayer, validateDropRate } from './dense-layer.js';
+import { seedFor } from './initializers.js';
+import { MemoryModeLayer, singleInput, singleShape, type Kwargs, type LayerArgs, type MemoryModeArgs, type Shape } from './memory-mode-layer.js';
+
+export interface DenseBlockArgs extends LayerArgs, MemoryModeArgs {
+  /** Dense layers in the block. */
+  numLayers: number;
+  /** Feature maps each dense layer adds (k). */
+  growthRate: number;
+  /** Bottleneck width multiplier (default 4). */
+  bnSize?: number;
+  /** Dropout rate on each layer's new features during training (default 0). */
+  dropRate?: number;
+}
+
+export class DenseBlock extends MemoryModeLayer {
+  static className = 'DenseBlock';
+  readonly numLayers: number;
+  readonly growthRate: number;
+  readonly bnSize: number;
+  readonly dropRate: number;
+  readonly denseLayers: DenseLayer[];
+
+  constructor(args: DenseBlockArgs) {
+    super(args);
+    if (!Number.isInteger(args.numLayers) || args.numLayers <= 0) {
+      throw new Error(`DenseBlock: numLayers must be a positive integer, got ${JSON.stringify(args.numLayers)}`);
+    }
+    this.numLayers = args.numLayers;
+    this.growthRate = args.growthRate;
+    this.bnSize = args.bnSize ?? 4;
+    this.dropRate = validateDropRate(args.dropRate ?? 0, 'DenseBlock');
+    this.denseLayers = Array.from({ length: this.numLayers }, (_, i) =>
+      new DenseLayer({
+        name: `denselayer${i + 1}`,
+        growthRate: this.growthRate,
+        bnSize: this.bnSize,
+        dropRate: this.dropRate,
+        memoryEfficient: this.memoryEfficient,
+        recompute: this.recompute,
+        seed: seedFor(this.seed, i + 1),
+        nested: true,
+      }),
+    );
+  }
+
+  override build(inputShape: Shape | Shape[]): void {
+    const channels = singleShape(inputShape)[3];
+    if (typeof channels !== 'number') {
+      throw new Error(`DenseBlock '${this.name}': the input channel count must be known, got shape ${JSON.stringify(inputShape)}`);
+    }
+    this.denseLayers.forEach((layer, i) => layer.buildForChannels(channels + i * this.growthRate));
+    this.trainableWeights = this.denseLayers.flatMap((layer) => layer.trainableWeights);
+    this.nonTrainableWeights = this.denseLayers.flatMap((layer) => layer.nonTrainableWeights);
+    this.built = true;
+  }
+
+  override setMemoryMode(memoryEfficient: boolean, recompute?: RecomputeMode): void {
+    super.setMemoryMode(memoryEfficient, recompute);
+    for (const layer of this.denseLayers) layer.setMemoryMode(this.memoryEfficient, this.recompute);
+  }
+
+  override computeOutputShape(inputShape: Shape | Shape[]): Shape {
+    const shape = singleShape(inputShape);
+    const channels = shape[3];
+    return [...shape.slice(0, 3), channels === null ? null : channels + this.numLayers * this.growthRate];
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor {
+    const x = singleInput(inputs, `DenseBlock '${this.name}'`);
+    const training = MemoryModeLayer.isTraining(kwargs);
+    if (training && this.memoryMode === 'layer') {
+      const dropout = this.dropRate > 0 ? { rate: this.dropRate } : undefined;
+      return denseBlockOp(x, this.denseLayers.map((layer) => layer.trainingParams()), dropout);
+    }
+    const features: tf.Tensor4D[] = [x];
+    for (const layer of this.denseLayers) features.push(layer.newFeatures(features, training));
+    const output = tf.concat(features, 3);
+    tf.dispose(features.slice(1));
+    return output;
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return {
+      ...super.getConfig(),
+      numLayers: this.numLayers,
+      growthRate: this.growthRate,
+      bnSize: this.bnSize,
+      dropRate: this.dropRate,
+    };
+  }
+}
+tf.serialization.registerClass(DenseBlock);

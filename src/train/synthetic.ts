@@ -1,0 +1,243 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import sharp from 'sharp';
+import { writeFileAtomic } from '../util/atomic.js';
+import { UsageError } from '../util/errors.js';
+import { createRng, deriveSeed, type Rng } from './image-folder.js';
+
+/**
+ * Two tasks of the same kind (small RGB images, a few balanced classes) that need different features:
+ * 'shapes' is about the outline of one object on a noisy background, 'textures' about the orientation or
+ * layout of a pattern covering the whole image. Training defaults tuned on one can be checked on the other.
+ */
+export type SyntheticVariant = 'shapes' | 'textures';
+
+export interface SyntheticImageFolderOptions {
+  /** 2 to 6. Default 4. */
+  numClasses?: number;
+  /** Images per class: per class in train/ when `split`, else per class in total. */
+  imagesPerClass: number;
+  /** Images per class in val/ when `split`. Default max(1, round(imagesPerClass / 4)). */
+  valImagesPerClass?: number;
+  /** Side of the square images, 16 to 1024. Default 64. */
+  imageSize?: number;
+  /** Default 0. Same seed (and options) → byte-identical files. */
+  seed?: number;
+  /** true: ROOT/train/<class>/ and ROOT/val/<class>/; false: ROOT/<class>/. Default true. */
+  split?: boolean;
+  /** Default 'shapes'. */
+  variant?: SyntheticVariant;
+  /** Remove `root` first if it exists and is not empty. Without it a non-empty `root` is an error. */
+  overwrite?: boolean;
+}
+
+export interface SyntheticImageFolder {
+  /** Sorted, i.e. in label order as scanImageFolder will report them. */
+  classNames: string[];
+  trainPerClass: number;
+  /** 0 when not split. */
+  valPerClass: number;
+  files: number;
+}
+
+const SHAPE_CLASSES = ['circle', 'square', 'triangle', 'cross', 'ring', 'diamond'] as const;
+const TEXTURE_CLASSES = ['hstripes', 'vstripes', 'diagonal', 'antidiagonal', 'checker', 'dots'] as const;
+const MAX_CLASSES = 6;
+
+/**
+ * Draws a small, deterministic image-classification dataset as PNG files. Foreground and background
+ * colours, positions, sizes, periods and phases are random and the background is noisy, so neither one
+ * pixel nor the mean colour gives the class away: a model has to learn shape or texture.
+ */
+export async function writeSyntheticImageFolder(
+  root: string,
+  options: SyntheticImageFolderOptions,
+): Promise<SyntheticImageFolder> {
+  const {
+    numClasses = 4,
+    imagesPerClass,
+    imageSize = 64,
+    seed = 0,
+    split = true,
+    variant = 'shapes',
+    overwrite = false,
+  } = options;
+  if (!(Number.isInteger(numClasses) && numClasses >= 2 && numClasses <= MAX_CLASSES)) {
+    throw new UsageError(`numClasses must be an integer from 2 to ${MAX_CLASSES}, got ${numClasses}`);
+  }
+  if (!(Number.isInteger(imagesPerClass) && imagesPerClass >= 1)) {
+    throw new UsageError(`imagesPerClass must be a positive integer, got ${imagesPerClass}`);
+  }
+  const valPerClass = split ? (options.valImagesPerClass ?? Math.max(1, Math.round(imagesPerClass / 4))) : 0;
+  if (split && !(Number.isInteger(valPerClass) && valPerClass >= 1)) {
+    throw new UsageError(`valImagesPerClass must be a positive integer, got ${options.valImagesPerClass}`);
+  }
+  if (!(Number.isInteger(imageSize) && imageSize >= 16 && imageSize <= 1024)) {
+    throw new UsageError(`imageSize must be an integer from 16 to 1024, got ${imageSize}`);
+  }
+  if (variant !== 'shapes' && variant !== 'textures') {
+    throw new UsageError(`variant must be 'shapes' or 'textures', got '${String(variant)}'`);
+  }
+  if (!Number.isFinite(seed)) throw new UsageError(`seed must be a finite number, got ${seed}`);
+
+  const existing = await fs.readdir(root).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return [];
+    throw new UsageError(`cannot use ${root} as the dataset folder: ${error.message}`);
+  });
+  if (existing.length > 0) {
+    if (!overwrite) throw new UsageError(`dataset folder ${root} is not empty; pass overwrite: true to replace it`);
+    await fs.rm(root, { recursive: true, force: true });
+  }
+
+  const kinds = (variant === 'shapes' ? SHAPE_CLASSES : TEXTURE_CLASSES).slice(0, numClasses);
+  const splits: { dir: string; count: number; index: number }[] = split
+    ? [
+        { dir: path.join(root, 'train'), count: imagesPerClass, index: 0 },
+        { dir: path.join(root, 'val'), count: valPerClass, index: 1 },
+      ]
+    : [{ dir: root, count: imagesPerClass, index: 0 }];
+
+  const jobs: { file: string; kind: string; seed: number }[] = [];
+  for (const s of splits) {
+    kinds.forEach((kind, classIndex) => {
+      for (let i = 0; i < s.count; i++) {
+        jobs.push({
+          file: path.join(s.dir, kind, `${kind}_${String(i).padStart(5, '0')}.png`),
+          kind,
+          // Per-image streams: an image does not depend on how many images came before it.
+          seed: deriveSeed(seed, s.index, classIndex, i),
+        });
+      }
+    });
+  }
+
+  // A few images in flight keeps sharp's thread pool busy without holding every PNG in memory.
+  const inFlight = 8;
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < jobs.length) {
+      const job = jobs[next++]!;
+      const pixels = drawImage(variant, job.kind, imageSize, createRng(job.seed));
+      const png = await sharp(pixels, { raw: { width: imageSize, height: imageSize, channels: 3 } })
+        .png({ compressionLevel: 6, adaptiveFiltering: false })
+        .toBuffer();
+      await writeFileAtomic(job.file, png);
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
+
+  return { classNames: [...kinds].sort(), trainPerClass: imagesPerClass, valPerClass, files: jobs.length };
+}
+
+type Colour = [number, number, number];
+
+function randomColour(rng: Rng): Colour {
+  return [rng.int(256), rng.int(256), rng.int(256)];
+}
+
+/** A second colour far enough from the first that the pattern is visible. */
+function contrastingColour(rng: Rng, other: Colour): Colour {
+  let best = randomColour(rng);
+  for (let attempt = 0; attempt < 16; attempt++) {
+    const c = randomColour(rng);
+    if (distance(c, other) > distance(best, other)) best = c;
+    if (distance(best, other) >= 140) break;
+  }
+  return best;
+}
+
+function distance(a: Colour, b: Colour): number {
+  return Math.hypot(a[0] - b[0], a[1] - b[1], a[2] - b[2]);
+}
+
+/** Raw RGB, row-major, size × size × 3. */
+export function drawImage(variant: SyntheticVariant, kind: string, size: number, rng: Rng): Uint8Array {
+  const background = randomColour(rng);
+  const foreground = contrastingColour(rng, background);
+  const noise = 12 + rng.int(24);
+  const inside = variant === 'shapes' ? shapeMask(kind, size, rng) : textureMask(kind, size, rng);
+  const out = new Uint8Array(size * size * 3);
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const colour = inside(x + 0.5, y + 0.5) ? foreground : background;
+      const o = (y * size + x) * 3;
+      for (let c = 0; c < 3; c++) {
+        const v = colour[c]! + rng.int(2 * noise + 1) - noise;
+        out[o + c] = v < 0 ? 0 : v > 255 ? 255 : v;
+      }
+    }
+  }
+  return out;
+}
+
+type Mask = (x: number, y: number) => boolean;
+
+function shapeMask(kind: string, size: number, rng: Rng): Mask {
+  // Radii overlap between classes and the shapes have similar areas, so size says little about the class.
+  const r = size * rng.uniform(0.16, 0.34);
+  const cx = rng.uniform(r + 1, size - r - 1);
+  const cy = rng.uniform(r + 1, size - r - 1);
+  const arm = r * rng.uniform(0.25, 0.4);
+  switch (kind) {
+    case 'circle':
+      return (x, y) => (x - cx) ** 2 + (y - cy) ** 2 <= r * r;
+    case 'square': {
+      const h = 0.87 * r;
+      return (x, y) => Math.abs(x - cx) <= h && Math.abs(y - cy) <= h;
+    }
+    case 'triangle':
+      // Apex up, base at the bottom of the bounding box.
+      return (x, y) => {
+        const dy = y - cy;
+        return dy >= -r && dy <= r && Math.abs(x - cx) <= ((dy + r) / 2) * 1.05;
+      };
+    case 'cross':
+      return (x, y) => {
+        const dx = Math.abs(x - cx);
+        const dy = Math.abs(y - cy);
+        return (dx <= arm && dy <= r) || (dy <= arm && dx <= r);
+      };
+    case 'ring': {
+      const inner = r * rng.uniform(0.45, 0.65);
+      return (x, y) => {
+        const d2 = (x - cx) ** 2 + (y - cy) ** 2;
+        return d2 <= r * r && d2 >= inner * inner;
+      };
+    }
+    case 'diamond':
+      return (x, y) => Math.abs(x - cx) + Math.abs(y - cy) <= 1.15 * r;
+    default:
+      throw new Error(`unknown shape class '${kind}'`);
+  }
+}
+
+function textureMask(kind: string, size: number, rng: Rng): Mask {
+  const period = size * rng.uniform(1 / 12, 1 / 5);
+  const phaseX = rng.uniform(0, period);
+  const phaseY = rng.uniform(0, period);
+  const band = (v: number): boolean => ((v % period) + period) % period < period / 2;
+  switch (kind) {
+    case 'hstripes':
+      return (_x, y) => band(y + phaseY);
+    case 'vstripes':
+      return (x) => band(x + phaseX);
+    case 'diagonal':
+      // Divided by √2 so the stripe period across the stripes matches the axis-aligned classes.
+      return (x, y) => band((x + y) / Math.SQRT2 + phaseX);
+    case 'antidiagonal':
+      return (x, y) => band((x - y) / Math.SQRT2 + phaseX);
+    case 'checker':
+      return (x, y) => band(x + phaseX) !== band(y + phaseY);
+    case 'dots': {
+      // Radius chosen so dots cover about as much of the image as the other patterns do.
+      const radius = period * 0.4;
+      return (x, y) => {
+        const dx = ((((x + phaseX) % period) + period) % period) - period / 2;
+        const dy = ((((y + phaseY) % period) + period) % period) - period / 2;
+        return dx * dx + dy * dy <= radius * radius;
+      };
+    }
+    default:
+      throw new Error(`unknown texture class '${kind}'`);
+  }
+}

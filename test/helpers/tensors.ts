@@ -1,0 +1,26 @@
+import * as tf from '@tensorflow/tfjs';
+
+/** max |a − b| / max(max |b|, floor): the relative error of a tensor against a reference. */
+export function relativeError(a: tf.Tensor | ArrayLike<number>, b: tf.Tensor | ArrayLike<number>, floor = 1e-12): number {
+  const av = a instanceof tf.Tensor ? a.dataSync() : a;
+  const bv = b instanceof tf.Tensor ? b.dataSync() : b;
+  if (av.length !== bv.length) throw new Error(`length mismatch ${av.length} vs ${bv.length}`);
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < av.length; i++) {
+    diff = Math.max(diff, Math.abs(av[i] - bv[i]));
+    scale = Math.max(scale, Math.abs(bv[i]));
+  }
+  return diff / Math.max(scale, floor);
+}
+
+/** Snapshot of values (survives disposal of the tensors). */
+export function values(t: tf.Tensor): Float32Array {
+  return Float32Array.from(t.dataSync());
+}
+
+export function maxAbs(v: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < v.length; i++) m = Math.max(m, Math.abs(v[i]));
+  return m;
+}
