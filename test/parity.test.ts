@@ -19,7 +19,7 @@ interface StepResult {
 }
 
 function trainingForwardBackward(model: tf.LayersModel, xs: tf.Tensor, ys: tf.Tensor): StepResult {
-  let logits = new Float32Array();
+  let logits: Float32Array = new Float32Array();
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const { value, grads } = tf.variableGrads(() => {
     const out = model.apply(xs, { training: true }) as tf.Tensor;
@@ -105,7 +105,7 @@ describe('custom ops pass finite-difference gradient checks', () => {
     beta: tf.randomNormal([c], 0, 0.2, 'float32', seed + 1) as tf.Tensor1D,
     record: noRecord,
   });
-  const weights = (shape: number[], seed: number) => tf.randomNormal(shape, 0, 0.5, 'float32', seed) as tf.Tensor4D;
+  const weights = (shape: [number, number, number, number], seed: number) => tf.randomNormal(shape, 0, 0.5, 'float32', seed) as tf.Tensor4D;
   const projection = (shape: number[], seed: number) => tf.randomNormal(shape, 0, 1, 'float32', seed);
   const scalarOf = (out: tf.Tensor, r: tf.Tensor) => tf.sum(tf.mul(out, r)) as tf.Scalar;
 

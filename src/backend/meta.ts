@@ -1,8 +1,13 @@
 /**
  * A `meta` backend for TensorFlow.js, in the spirit of PyTorch's meta tensors: tensors carry a shape
- * and a dtype but no values, and kernels only compute output shapes and dtypes. A whole training step
- * of a large-batch DenseNet therefore runs in milliseconds, while `tf.memory()` and `tf.profile()`
- * report what the real backend would report for the same program.
+ * and a dtype but no values, and kernels only compute output shapes and dtypes. A training step of a
+ * large-batch DenseNet therefore runs in well under a second to tens of seconds, while `tf.memory()`
+ * and `tf.profile()` report what the real backend would report for the same program.
+ *
+ * The time that remains is spent where tfjs-core builds values in JavaScript before any backend sees
+ * them, and no backend can avoid that: tf.zeros/tf.ones/random ops, the `ones(x.shape)` inside Mean's
+ * gradient, and the tape's zeros for outputs without a gradient. Prefer `tf.fill` (a kernel, so free
+ * here) for large inputs of a planning run.
  *
  * Exactness rests on three facts about tfjs-core's engine (engine.js in tfjs-core 4.22):
  * - `numBytes` and `numTensors` are counted per tensor (`size * bytesPerElement(dtype)` when a tensor
@@ -32,8 +37,9 @@
  * - shapes: cpu ResizeBilinearGrad returns [batch, width, height, depth] (a transposition bug in
  *   tfjs-backend-cpu 4.22; the tape then rejects it for non-square images), wasm the images' shape;
  *   cpu Prelu broadcasts x with alpha, wasm keeps x's shape.
- * - wasm has no Conv2DBackpropFilter (so no conv filter gradients on wasm at all), and its
- *   BatchMatMul/_FusedMatMul/MaxPool accept float32 only; 'meta-wasm' refuses the same things.
+ * - wasm has no Conv2DBackpropFilter (no conv filter gradients on stock wasm), and its
+ *   BatchMatMul/_FusedMatMul/MaxPool accept float32 only; 'meta-wasm' refuses the same things, until
+ *   registerMetaWasmTrainingKernels() mirrors the project's registerWasmTrainingKernels().
  *
  * What cannot be mirrored: checks that need values (GatherV2's index range check, anything that reads
  * a tensor such as tf.whereAsync or tf.booleanMaskAsync) and complex64 kernels.
@@ -203,8 +209,10 @@ export class MetaBackend extends tf.KernelBackend {
   }
 
   /**
-   * Bytes of the distinct live buffers, i.e. what the mirrored backend really holds (kernel
-   * temporaries aside). Lower than `tf.memory().numBytes` whenever tensors alias one buffer.
+   * Bytes of the distinct live buffers: what the mirrored backend holds, counted per data id. Lower
+   * than `tf.memory().numBytes` whenever tensors alias one buffer. Not modelled: kernel temporaries,
+   * wasm heap fragmentation, and cpu's contiguous Slice/SplitV/Unpack outputs, which are subarray views
+   * sharing (and keeping alive) their input's ArrayBuffer but are counted here as buffers of their own.
    */
   residentBytes(): number {
     return this.resident;
@@ -516,14 +524,12 @@ for (const [name, msg] of [['ArgMax', 'argMax'], ['ArgMin', 'argMin']] as const)
   });
 }
 for (const name of ['Cumsum', 'Cumprod']) {
-  KERNELS.set(name, (inputs, attrs, b, kernel) => {
+  KERNELS.set(name, (inputs, _attrs, b, kernel) => {
     const x = input(inputs, 'x', kernel);
     assertNotComplex(kernel, x);
-    const { axis } = attrsAs<tf.CumsumAttrs>(attrs);
     if (b.flavor === 'wasm') {
       util.assert(x.dtype === 'float32' || x.dtype === 'int32', () => `${name.toLowerCase()} does not support ${x.dtype} tensors in the WASM backend`);
     }
-    bu.getAxesPermutation([axis], x.shape.length);
     return fresh(b, x.shape, b.flavor === 'cpu' ? upcast(x.dtype, 'int32') : x.dtype);
   });
 }
@@ -957,9 +963,13 @@ KERNELS.set('CropAndResize', (inputs, attrs, b, kernel) => {
 // ---------------------------------------------------------------------------------------------------
 // Registration
 
+/** cpu-only kernels that the project's wasm training kernels add to 'wasm' (see below). */
+const WASM_TRAINING_KERNELS = ['Conv2DBackpropFilter'];
+const wasmExtras = new Set<string>();
+
 function namesFor(flavor: MetaFlavor): string[] {
   const skip = flavor === 'cpu' ? WASM_ONLY : CPU_ONLY;
-  return [...KERNELS.keys()].filter((k) => !skip.has(k)).sort();
+  return [...KERNELS.keys()].filter((k) => !skip.has(k) || (flavor === 'wasm' && wasmExtras.has(k))).sort();
 }
 
 /**
@@ -991,18 +1001,36 @@ export function registerMetaBackend(): void {
     if (tf.findBackendFactory(backendName) == null) {
       tf.registerBackend(backendName, () => new MetaBackend(flavor), META_PRIORITY);
     }
-    for (const kernelName of namesFor(flavor)) {
-      if (tf.getKernel(kernelName, backendName) != null) continue;
-      const impl = KERNELS.get(kernelName) as KernelImpl;
-      tf.registerKernel({
-        kernelName,
-        backendName,
-        kernelFunc: ({ inputs, attrs, backend }) => {
-          const b = asMeta(backend, kernelName);
-          for (const t of Object.values(inputs)) if (t != null) b.adopt(t);
-          return impl(inputs, attrs ?? {}, b, kernelName);
-        },
-      });
-    }
+    for (const kernelName of namesFor(flavor)) registerOne(kernelName, backendName);
   }
+}
+
+/** Registers one meta kernel; returns false when the backend already has it. */
+function registerOne(kernelName: string, backendName: string): boolean {
+  if (tf.getKernel(kernelName, backendName) != null) return false;
+  const impl = KERNELS.get(kernelName) as KernelImpl;
+  tf.registerKernel({
+    kernelName,
+    backendName,
+    kernelFunc: ({ inputs, attrs, backend }) => {
+      const b = asMeta(backend, kernelName);
+      for (const t of Object.values(inputs)) if (t != null) b.adopt(t);
+      return impl(inputs, attrs ?? {}, b, kernelName);
+    },
+  });
+  return true;
+}
+
+/**
+ * Gives 'meta-wasm' the kernels that `registerWasmTrainingKernels()` (src/backend/wasm-kernels.ts)
+ * adds to 'wasm' — Conv2DBackpropFilter, a fresh float32 buffer of the filter's shape — so that it
+ * mirrors a wasm backend set up for training. Idempotent; returns the names registered by this call.
+ */
+export function registerMetaWasmTrainingKernels(): string[] {
+  const registered: string[] = [];
+  for (const kernelName of WASM_TRAINING_KERNELS) {
+    wasmExtras.add(kernelName);
+    if (registerOne(kernelName, META_WASM_BACKEND_NAME)) registered.push(kernelName);
+  }
+  return registered;
 }

@@ -1,10 +1,14 @@
 /**
- * measureTrainingStep: the engine-level memory and the time of one DenseNet training step.
- * Memory is what tfjs's engine accounts (`tf.profile().peakBytes`): exact tensor bytes, the same on every
- * backend including `meta`, comparable to PyTorch's allocator-level peak above the step's starting point.
+ * measureTrainingStep: the memory and the time of one DenseNet training step.
+ * Memory is exact tensor bytes from tfjs's engine bookkeeping, the same on every backend including `meta`,
+ * comparable to PyTorch's allocator-level peak above the step's starting point. Two accountings:
+ * - buffers (the headline): distinct data buffers, what a backend must hold;
+ * - engine: `tf.profile().peakBytes`, which adds a tensor's size once per tensor object, so views and the
+ *   tape's saved clones of a buffer count again.
  */
 import * as tf from '@tensorflow/tfjs';
 import { trainableVariables, trainStep } from '../train/step.js';
+import { BufferTracker, distinctBufferBytes } from './buffer-tracker.js';
 
 export interface MeasureTrainingStepOptions {
   /** A model with NHWC image input and logits output. */
@@ -23,13 +27,19 @@ export interface MeasureTrainingStepOptions {
   seed?: number;
 }
 
-export interface StepMeasurement {
-  /** Peak engine bytes during the measured step above `baselineBytes`. */
+/** Peak tensor memory of a step in one accounting. */
+export interface MemoryPeak {
+  /** Peak bytes during the measured step above `baselineBytes`. */
   stepPeakBytes: number;
-  /** Engine bytes just before the measured step: weights, optimizer state, the batch. */
+  /** Bytes just before the measured step: the model's weights, the optimizer's state and the batch. */
   baselineBytes: number;
-  /** Peak engine bytes during the measured step. */
+  /** Peak bytes during the measured step. */
   peakBytes: number;
+}
+
+export interface StepMeasurement extends MemoryPeak {
+  /** tfjs's own accounting (`tf.profile`), which counts every tensor object, views and saved clones included. */
+  engine: MemoryPeak;
   /** Median wall time of the timed steps (ms). */
   msPerStep: number;
   /** Every timed step (ms). */
@@ -77,8 +87,17 @@ export async function measureTrainingStep(options: MeasureTrainingStepOptions): 
   try {
     await runStep(); // warm-up: creates optimizer state, compiles kernels
     const tensorsBefore = tf.memory().numTensors;
-    const baselineBytes = tf.memory().numBytes;
-    const profile = await tf.profile(runStep);
+    const engineBaseline = tf.memory().numBytes;
+    const baselineBytes = distinctBufferBytes([...model.weights.map((weight) => weight.read()), ...(await optimizerState(optimizer)), xs, ys]);
+    const tracker = new BufferTracker();
+    tracker.start();
+    let profile: Awaited<ReturnType<typeof tf.profile>>;
+    try {
+      profile = await tf.profile(runStep);
+    } finally {
+      tracker.stop();
+    }
+    const stepPeakBytes = tracker.peakBytes;
     const stepMs: number[] = [];
     for (let i = 0; i < steps; i++) {
       const start = performance.now();
@@ -86,11 +105,12 @@ export async function measureTrainingStep(options: MeasureTrainingStepOptions): 
       stepMs.push(performance.now() - start);
     }
     const leakedTensors = tf.memory().numTensors - tensorsBefore;
-    const peakBytes = Math.max(profile.peakBytes, baselineBytes);
+    const enginePeak = Math.max(profile.peakBytes, engineBaseline);
     return {
-      stepPeakBytes: peakBytes - baselineBytes,
+      stepPeakBytes,
       baselineBytes,
-      peakBytes,
+      peakBytes: baselineBytes + stepPeakBytes,
+      engine: { stepPeakBytes: enginePeak - engineBaseline, baselineBytes: engineBaseline, peakBytes: enginePeak },
       msPerStep: median(stepMs),
       stepMs,
       backend: tf.getBackend(),
@@ -100,6 +120,13 @@ export async function measureTrainingStep(options: MeasureTrainingStepOptions): 
     tf.dispose([xs, ys]);
     if (!options.optimizer) optimizer.dispose();
   }
+}
+
+/** The optimizer's state tensors (its iteration counter, which getWeights makes afresh, is left out). */
+async function optimizerState(optimizer: tf.Optimizer): Promise<tf.Tensor[]> {
+  const named = await optimizer.getWeights();
+  tf.dispose(named.filter((w) => w.name === 'iter').map((w) => w.tensor));
+  return named.filter((w) => w.name !== 'iter').map((w) => w.tensor);
 }
 
 export function median(values: number[]): number {

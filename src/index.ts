@@ -1,0 +1,21 @@
+/**
+ * efficient-densenet-tfjs: torchvision's DenseNets as TensorFlow.js LayersModels, trained naively or with
+ * memory-efficient recomputation (custom gradients), with exact memory accounting and benchmarks.
+ */
+import { registerFileSystemRouter } from './io/file-system.js';
+
+// model.save('file://…') / tf.loadLayersModel('file://…') work on every backend, not only tfjs-node.
+registerFileSystemRouter();
+
+export * from './layers/index.js';
+export { checkpoint, withIsolatedTape, type CheckpointOptions } from './checkpoint/checkpoint.js';
+export { bottleneckOp, denseLayerOp, denseBlockOp, type DenseLayerParams } from './checkpoint/dense-ops.js';
+export { stemTailOp, transitionOp, headOp } from './checkpoint/stage-ops.js';
+export { BN_EPSILON, BN_MOMENTUM } from './checkpoint/batch-norm.js';
+export { initBackend, BACKEND_NAMES, BACKEND_ENV, type BackendName, type ResolvedBackend, type InitBackendOptions } from './backend/index.js';
+export { measureTrainingStep, type MeasureTrainingStepOptions, type StepMeasurement, type MemoryPeak } from './bench/measure.js';
+export { BufferTracker } from './bench/buffer-tracker.js';
+export { softmaxCrossEntropy, trainStep, trainableVariables } from './train/step.js';
+export { fileSystemHandler } from './io/file-system.js';
+export { silentLogger, stderrLogger, type Logger } from './util/logger.js';
+export { UsageError } from './util/errors.js';
