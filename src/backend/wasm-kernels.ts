@@ -3,11 +3,13 @@
  *
  * tfjs-backend-wasm 4.22 cannot train a CNN: it has no Conv2DBackpropFilter,
  * and several of the backward kernels it does have are naive loops that run
- * 10-35x slower than the forward pass. Everything here is composed from the
- * backend's own XNNPACK-backed kernels (BatchMatMul, Conv2D) plus O(n) data
- * movement (Transpose, PadV2, StridedSlice, heap copies), called the way the
- * wasm backend composes its own kernels: kernelFunc({inputs, backend, attrs})
- * with intermediates released through backend.disposeData.
+ * 3-35x slower than the forward pass. The arithmetic here always runs in the
+ * backend's own XNNPACK-backed kernels (BatchMatMul, Conv2D), called the way
+ * the wasm backend composes its own kernels: kernelFunc({inputs, backend,
+ * attrs}), intermediates released through backend.disposeData. Data
+ * movement uses PadV2/Transpose where those are fast, and otherwise plain
+ * loops and copies on the wasm heap (as the backend's own Slice and Concat
+ * do) plus zero-copy views (see view()).
  *
  * Two facts about the wasm BatchMatMul drive the design (measured, see
  * scripts/bench-wasm-kernels.ts):
@@ -294,14 +296,19 @@ function shiftedTapGemms(
   const chunked = group > 1 || r * cout > PACK_LIMIT;
 
   if (!chunked) {
+    // XNNPACK caches the packed B per tensor id, without its shape. dyg may
+    // share dy's id, so a private view keeps that cache entry ours and
+    // frees it as soon as the last tap is done.
+    const b = view(backend, dyg, 0, [r, cout]);
     for (const tap of taps) {
       const a = view(backend, xpT, tap.src, [cin, r]);
-      const p = matMul(backend, a, dyg);
+      const p = matMul(backend, a, b);
       releaseView(backend, a);
       const h = heap(backend);
       h.copyWithin(offsetOf(backend, out) + tap.outOffset, offsetOf(backend, p), offsetOf(backend, p) + blk);
       release(backend, p);
     }
+    releaseView(backend, b);
     return;
   }
 
@@ -460,10 +467,23 @@ function conv2DBackpropInputFast(args: {
   const padL = kw - 1 - padInfo.left;
   if (padT < 0 || padL < 0 || n * hIn * wIn * cin === 0 || oh * ow * cout === 0) return fallback();
 
-  // W[kh, kw, cin, cout] -> W'[kh, kw, cout, cin], flipped spatially.
-  const rev = kh * kw > 1 ? run(backend, 'Reverse', { x: filter }, { dims: [0, 1] }) : reshape(backend, filter, filter.shape);
-  const wT = run(backend, 'Transpose', { x: rev }, { perm: [0, 1, 3, 2] });
-  release(backend, rev);
+  // W'[i, j, co, ci] = W[kh-1-i, kw-1-j, ci, co], written directly: the wasm
+  // Reverse kernel alone costs ~1 ms even on a 37K-element filter.
+  const wT = backend.makeOutput([kh, kw, cout, cin], 'float32');
+  {
+    const h = heap(backend);
+    const src = offsetOf(backend, filter);
+    const dst = offsetOf(backend, wT);
+    for (let i = 0; i < kh; i++) {
+      for (let j = 0; j < kw; j++) {
+        const s0 = src + ((kh - 1 - i) * kw + (kw - 1 - j)) * cin * cout;
+        const d0 = dst + (i * kw + j) * cout * cin;
+        for (let ci = 0; ci < cin; ci++) {
+          for (let co = 0; co < cout; co++) h[d0 + co * cin + ci] = h[s0 + ci * cout + co] as number;
+        }
+      }
+    }
+  }
 
   let src: TensorInfo;
   let lenH = oh;

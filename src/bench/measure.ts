@@ -77,7 +77,9 @@ export async function measureTrainingStep(options: MeasureTrainingStepOptions): 
   const optimizer = options.optimizer ?? tf.train.momentum(0.01, 0.9);
   const variables = trainableVariables(model);
 
-  const xs = tf.randomNormal([batchSize, imageSize, imageSize, 3], 0, 1, 'float32', options.seed);
+  const shape = [batchSize, imageSize, imageSize, 3];
+  // A shape-only backend gets a kernel-made batch: random ops fill a JavaScript array first.
+  const xs = tf.getBackend().startsWith('meta') ? tf.fill(shape, 0) : tf.randomNormal(shape, 0, 1, 'float32', options.seed);
   const ys = tf.tidy(() => tf.oneHot(tf.randomUniform([batchSize], 0, numClasses, 'int32', options.seed), numClasses));
   const runStep = async () => {
     const loss = trainStep(model, optimizer, xs, ys, variables);

@@ -1,0 +1,183 @@
+/**
+ * The memory and speed benchmark behind `efficient-densenet bench`: one training step per (mode, batch) of a
+ * torchvision DenseNet on random data. On `meta` everything runs in this process in seconds; on a real
+ * backend each configuration runs in a child process of its own, because wasm heaps and GPU allocators never
+ * shrink and one configuration's peak must not inflate the next's — and a crash stays that configuration's.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { explainOutOfMemory } from '../backend/out-of-memory.js';
+import { initBackend, type BackendName } from '../backend/index.js';
+import { BUILDERS } from '../layers/densenet.js';
+import { VARIANTS, type DenseNetVariant } from '../layers/config.js';
+import { backendPeakBytes } from './backend-memory.js';
+import { modelOptionsFor, type BenchMode } from './config.js';
+import { trainingStepFlops } from './flops.js';
+import { measureTrainingStep } from './measure.js';
+
+export interface BenchConfig {
+  model: DenseNetVariant;
+  mode: BenchMode;
+  batch: number;
+  imageSize: number;
+  numClasses: number;
+  steps: number;
+}
+
+export interface BenchResult {
+  mode: BenchMode;
+  batch: number;
+  /** Peak bytes of distinct tensor buffers during the step, above the baseline. */
+  stepPeakBytes: number | null;
+  /** Weights, optimizer state and batch. */
+  baselineBytes: number | null;
+  peakBytes: number | null;
+  /** tfjs's own accounting (every tensor object counted, views and the tape's clones included). */
+  engineStepPeakBytes: number | null;
+  msPerStep: number | null;
+  imagesPerSecond: number | null;
+  /** Training FLOPs (3× forward) per second, in GFLOP/s; recomputation not counted. */
+  effectiveGflops: number | null;
+  /** What the backend itself holds: wasm heap, process peak RSS on cpu, GPU memory on tensorflow; null on meta. */
+  backendPeakBytes: number | null;
+  /** Why the configuration has no numbers (crash, out of memory). */
+  error?: string;
+}
+
+export interface BenchReport {
+  model: DenseNetVariant;
+  imageSize: number;
+  backend: string;
+  numClasses: number;
+  steps: number;
+  results: BenchResult[];
+}
+
+export interface BenchmarkOptions {
+  model: DenseNetVariant;
+  batches: number[];
+  imageSize: number;
+  modes: BenchMode[];
+  backend: BackendName;
+  steps?: number;
+  numClasses?: number;
+  /** Run each configuration in its own process (default: on every backend but meta). */
+  isolate?: boolean;
+  /** Called after each configuration (for progress bars). */
+  onResult?: (result: BenchResult, done: number, total: number) => void;
+  /** Called before each configuration. */
+  onStart?: (config: BenchConfig, index: number, total: number) => void;
+}
+
+/** Runs one configuration in this process on the current backend. */
+export async function runBenchConfig(config: BenchConfig): Promise<BenchResult> {
+  const modeOptions = modelOptionsFor(config.mode);
+  const model = BUILDERS[config.model]({ numClasses: config.numClasses, inputShape: [config.imageSize, config.imageSize, 3], ...modeOptions, seed: 1 });
+  try {
+    const m = await measureTrainingStep({ model, batchSize: config.batch, steps: config.steps, seed: 1 });
+    const timed = m.backend.startsWith('meta') ? null : m.msPerStep;
+    const flops = trainingStepFlops({ ...VARIANTS[config.model], bnSize: 4, numClasses: config.numClasses }, config.imageSize, config.batch);
+    return {
+      mode: config.mode,
+      batch: config.batch,
+      stepPeakBytes: m.stepPeakBytes,
+      baselineBytes: m.baselineBytes,
+      peakBytes: m.peakBytes,
+      engineStepPeakBytes: m.engine.stepPeakBytes,
+      msPerStep: timed,
+      imagesPerSecond: timed === null ? null : (config.batch * 1000) / timed,
+      effectiveGflops: timed === null ? null : flops / (timed * 1e6),
+      backendPeakBytes: backendPeakBytes(),
+    };
+  } catch (error) {
+    throw explainOutOfMemory(error, { backend: tf.getBackend(), model: config.model, batchSize: config.batch, memoryEfficient: modeOptions.memoryEfficient });
+  } finally {
+    model.dispose();
+  }
+}
+
+export function failedResult(config: Pick<BenchConfig, 'mode' | 'batch'>, error: string): BenchResult {
+  return {
+    mode: config.mode,
+    batch: config.batch,
+    stepPeakBytes: null,
+    baselineBytes: null,
+    peakBytes: null,
+    engineStepPeakBytes: null,
+    msPerStep: null,
+    imagesPerSecond: null,
+    effectiveGflops: null,
+    backendPeakBytes: null,
+    error,
+  };
+}
+
+/** The child entry point (src/bench/child.ts) as this installation has it: compiled .js, or .ts under tsx. */
+function childEntry(): { command: string; args: string[] } {
+  const here = fileURLToPath(import.meta.url);
+  const isTs = here.endsWith('.ts');
+  const entry = here.replace(/benchmark\.(ts|js)$/, `child.${isTs ? 'ts' : 'js'}`);
+  return { command: process.execPath, args: [...(isTs ? ['--import', 'tsx'] : []), entry] };
+}
+
+/** Runs one configuration in a child process; a crash or an out-of-memory becomes that result's error. */
+export function runBenchConfigIsolated(config: BenchConfig, backend: BackendName): Promise<BenchResult> {
+  const { command, args } = childEntry();
+  return new Promise((resolve) => {
+    const child = spawn(command, [...args, JSON.stringify({ config, backend })], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, TF_FORCE_GPU_ALLOW_GROWTH: 'true' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', (error) => resolve(failedResult(config, `could not start the benchmark process: ${error.message}`)));
+    child.on('close', (code, signal) => {
+      const lastLine = stderr.trim().split('\n').filter(Boolean).pop() ?? '';
+      if (code === 0) {
+        try {
+          resolve(JSON.parse(stdout) as BenchResult);
+        } catch {
+          resolve(failedResult(config, `the benchmark process printed no result (${lastLine || 'no output'})`));
+        }
+        return;
+      }
+      const why = signal
+        ? `crashed: killed by ${signal}${signal === 'SIGKILL' ? ' (out of memory?)' : ''}`
+        : /out of memory|heap out of memory|OutOfMemoryError/i.test(stderr)
+          ? `out of memory: ${lastLine}`
+          : `crashed (exit ${code}): ${lastLine}`;
+      resolve(failedResult(config, why));
+    });
+  });
+}
+
+/** Runs every (mode, batch) configuration; failures are recorded and the others still run. */
+export async function runBenchmark(options: BenchmarkOptions): Promise<BenchReport> {
+  const steps = options.steps ?? 1;
+  const numClasses = options.numClasses ?? 4;
+  const backend = await initBackend(options.backend);
+  const isolate = options.isolate ?? !backend.startsWith('meta');
+  const configs: BenchConfig[] = options.modes.flatMap((mode) =>
+    options.batches.map((batch) => ({ model: options.model, mode, batch, imageSize: options.imageSize, numClasses, steps })),
+  );
+  const results: BenchResult[] = [];
+  for (const [index, config] of configs.entries()) {
+    options.onStart?.(config, index, configs.length);
+    let result: BenchResult;
+    if (isolate) {
+      result = await runBenchConfigIsolated(config, backend);
+    } else {
+      try {
+        result = await runBenchConfig(config);
+      } catch (error) {
+        result = failedResult(config, error instanceof Error ? error.message : String(error));
+      }
+    }
+    results.push(result);
+    options.onResult?.(result, index + 1, configs.length);
+  }
+  return { model: options.model, imageSize: options.imageSize, backend, numClasses, steps, results };
+}

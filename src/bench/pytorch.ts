@@ -1,0 +1,54 @@
+/**
+ * Runs the same training steps in PyTorch on this machine (Debian's python3-torchvision), so tfjs and
+ * PyTorch are timed side by side in one run — the only comparison that holds on noisy shared machines.
+ */
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import type { BenchMode } from './config.js';
+
+const run = promisify(execFile);
+
+export interface PyTorchTiming {
+  mode: BenchMode;
+  batch: number;
+  msPerStep: number;
+}
+
+const SCRIPT = fileURLToPath(new URL('../../python/pytorch_step.py', import.meta.url));
+
+/** The Python interpreter that has torch and torchvision, or null. */
+export async function findPyTorch(): Promise<string | null> {
+  for (const python of ['/usr/bin/python3', 'python3']) {
+    try {
+      await run(python, ['-c', 'import torch, torchvision'], { timeout: 60_000 });
+      return python;
+    } catch {
+      // try the next interpreter
+    }
+  }
+  return null;
+}
+
+export async function timePyTorch(options: {
+  python: string;
+  model: string;
+  imageSize: number;
+  batches: number[];
+  modes: BenchMode[];
+  steps: number;
+  threads: number;
+  numClasses: number;
+}): Promise<PyTorchTiming[]> {
+  // PyTorch's memory_efficient=True is the bottleneck recomputation; our 'efficient' is compared against it too.
+  const modes = [...new Set(options.modes.map((m) => (m === 'naive' ? 'naive' : 'efficient')))];
+  const { stdout } = await run(
+    options.python,
+    [SCRIPT, options.model, String(options.imageSize), options.batches.join(','), modes.join(','), String(options.steps), String(options.threads), String(options.numClasses)],
+    { timeout: 3_600_000, maxBuffer: 16 * 1024 * 1024 },
+  );
+  return stdout
+    .split('\n')
+    .filter((line) => line.trim().startsWith('{'))
+    .map((line) => JSON.parse(line) as PyTorchTiming);
+}

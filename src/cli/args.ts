@@ -1,0 +1,74 @@
+/** Parsing of command-line values; every failure is a UsageError naming the option and what is allowed. */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { UsageError } from '../util/errors.js';
+
+export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
+
+export function parseCommandArgs<const T extends OptionSpec>(argv: string[], options: T, allowPositionals = false) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals, strict: true as const });
+  } catch (error) {
+    throw new UsageError((error as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
+  }
+}
+
+export function integer(value: string | undefined, option: string, { min = 1, fallback }: { min?: number; fallback?: number } = {}): number {
+  if (value === undefined) {
+    if (fallback === undefined) throw new UsageError(`--${option} is required`);
+    return fallback;
+  }
+  if (!/^-?\d+$/.test(value.trim()) || Number(value) < min) {
+    throw new UsageError(`--${option} must be an integer ≥ ${min}, got '${value}'`);
+  }
+  return Number(value);
+}
+
+export function number(value: string | undefined, option: string, fallback: number, { min = -Infinity, max = Infinity, exclusiveMin = false } = {}): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max || (exclusiveMin && n === min)) {
+    const range = `${exclusiveMin ? '>' : '≥'} ${min}${max < Infinity ? ` and ≤ ${max}` : ''}`;
+    throw new UsageError(`--${option} must be a number ${range}, got '${value}'`);
+  }
+  return n;
+}
+
+export function integerList(value: string | undefined, option: string, fallback: number[], min = 1): number[] {
+  if (value === undefined) return fallback;
+  const parts = value.split(',').map((p) => p.trim());
+  if (parts.length === 0 || parts.some((p) => !/^\d+$/.test(p) || Number(p) < min)) {
+    throw new UsageError(`--${option} must be an integer ≥ ${min} or a comma-separated list of them (e.g. 16,32,64), got '${value}'`);
+  }
+  return parts.map(Number);
+}
+
+export function choice<T extends string>(value: string | undefined, option: string, allowed: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new UsageError(`--${option} must be one of ${allowed.join(', ')}; got '${value}'`);
+  }
+  return value as T;
+}
+
+const UNITS: Record<string, number> = {
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  tb: 1e12,
+  kib: 2 ** 10,
+  mib: 2 ** 20,
+  gib: 2 ** 30,
+  tib: 2 ** 40,
+};
+
+/** '4GiB', '512MiB', '16GB', '1e9' → bytes. */
+export function parseBytes(value: string | undefined, option: string): number {
+  if (value === undefined) throw new UsageError(`--${option} is required (e.g. 4GiB, 512MiB, 16GB)`);
+  const match = /^\s*(\d+(?:\.\d+)?(?:e\d+)?)\s*([kmgt]i?b|b)?\s*$/i.exec(value);
+  const bytes = match ? Number(match[1]) * UNITS[(match[2] ?? 'b').toLowerCase()] : NaN;
+  if (!Number.isFinite(bytes) || bytes < 1) {
+    throw new UsageError(`--${option} must be a size like 4GiB, 512MiB or 16GB; got '${value}'`);
+  }
+  return Math.floor(bytes);
+}

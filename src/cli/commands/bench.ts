@@ -1,0 +1,163 @@
+/** `efficient-densenet bench`: memory (and speed) of one DenseNet training step per mode and batch. */
+import { BACKEND_NAMES, type BackendName } from '../../backend/index.js';
+import { runBenchmark, type BenchReport } from '../../bench/benchmark.js';
+import { renderLineChartSvg } from '../../bench/chart.js';
+import { MODE_GROUPS, type BenchMode } from '../../bench/config.js';
+import { findPyTorch, timePyTorch, type PyTorchTiming } from '../../bench/pytorch.js';
+import { VARIANT_NAMES, type DenseNetVariant } from '../../layers/config.js';
+import { MIN_IMAGE_SIZE } from '../../layers/config.js';
+import { writeFileAtomic } from '../../util/atomic.js';
+import { UsageError } from '../../util/errors.js';
+import type { Logger } from '../../util/logger.js';
+import { choice, integer, integerList, parseCommandArgs } from '../args.js';
+import { formatMiB, formatNumber, table } from '../format.js';
+import { createProgress } from '../progress.js';
+
+export const BENCH_HELP = `Usage: efficient-densenet bench [options]
+Memory and time of one training step (SGD momentum, random data) per memory mode and batch size.
+  --model NAME        densenet121 | densenet161 | densenet169 | densenet201 (default densenet201)
+  --batch N[,N…]      batch sizes (default 16,32,64)
+  --image-size S      square input size ≥ ${MIN_IMAGE_SIZE} (default 224)
+  --mode M            naive | bottleneck | efficient | both (naive+efficient) | all (default all)
+  --backend B         ${BACKEND_NAMES.join(' | ')} (default meta: exact memory, no compute)
+  --steps N           timed steps after a warm-up; the median is reported (default 1)
+  --classes N         classifier width (default 4)
+  --json              print one JSON document on stdout instead of the table
+  --chart FILE.svg    also draw memory against batch size, a line per mode
+  --compare-pytorch   time the same steps in PyTorch (python3-torchvision, 2 threads) in the same run
+  --verbose           stack traces on failure`;
+
+export const BENCH_OPTIONS = {
+  model: { type: 'string' },
+  batch: { type: 'string' },
+  'image-size': { type: 'string' },
+  mode: { type: 'string' },
+  backend: { type: 'string' },
+  steps: { type: 'string' },
+  classes: { type: 'string' },
+  json: { type: 'boolean' },
+  chart: { type: 'string' },
+  'compare-pytorch': { type: 'boolean' },
+  verbose: { type: 'boolean' },
+  help: { type: 'boolean' },
+} as const;
+
+export interface CommandIO {
+  stdout: (text: string) => void;
+  logger: Logger;
+}
+
+interface PyTorchColumn {
+  timings: PyTorchTiming[];
+}
+
+export async function benchCommand(argv: string[], io: CommandIO): Promise<void> {
+  const { values } = parseCommandArgs(argv, BENCH_OPTIONS);
+  if (values.help) return io.stdout(BENCH_HELP);
+  const model = choice(values.model, 'model', VARIANT_NAMES, 'densenet201') as DenseNetVariant;
+  const batches = integerList(values.batch, 'batch', [16, 32, 64]);
+  const imageSize = integer(values['image-size'], 'image-size', { min: MIN_IMAGE_SIZE, fallback: 224 });
+  const modeGroup = choice(values.mode, 'mode', Object.keys(MODE_GROUPS), 'all');
+  const backend = choice(values.backend, 'backend', BACKEND_NAMES, 'meta') as BackendName;
+  const steps = integer(values.steps, 'steps', { fallback: 1 });
+  const numClasses = integer(values.classes, 'classes', { fallback: 4 });
+  if (values.chart !== undefined && !values.chart.endsWith('.svg')) {
+    throw new UsageError(`--chart must name an .svg file, got '${values.chart}'`);
+  }
+  const modes = MODE_GROUPS[modeGroup] as BenchMode[];
+  const python = values['compare-pytorch'] ? await findPyTorch() : null;
+  if (values['compare-pytorch'] && !python) {
+    throw new UsageError('--compare-pytorch needs python3 with torch and torchvision (Debian: apt-get install python3-torchvision)');
+  }
+
+  const progress = createProgress(!values.json);
+  progress.start(batches.length * modes.length, `${model} ${imageSize}²`);
+  let report: BenchReport;
+  try {
+    report = await runBenchmark({
+      model,
+      batches,
+      imageSize,
+      modes,
+      backend,
+      steps,
+      numClasses,
+      onStart: (config, index) => progress.update(index, `${config.mode} batch ${config.batch}`),
+      onResult: (result, done) => progress.update(done, `${result.mode} batch ${result.batch} done`),
+    });
+  } finally {
+    progress.stop();
+  }
+  let pytorch: PyTorchColumn | undefined;
+  if (python) {
+    io.logger.info(`timing the same steps in PyTorch (${python}, 2 threads)…`);
+    pytorch = { timings: await timePyTorch({ python, model, imageSize, batches, modes, steps, threads: 2, numClasses }) };
+  }
+  if (values.chart) {
+    await writeFileAtomic(values.chart, await memoryChart(report));
+    io.logger.info(`chart written to ${values.chart}`);
+  }
+  if (values.json) {
+    io.stdout(JSON.stringify(pytorch ? { ...report, pytorch: pytorch.timings } : report, null, 2));
+    return;
+  }
+  io.stdout(formatReport(report, pytorch));
+}
+
+function pytorchFor(timings: PyTorchTiming[], mode: BenchMode, batch: number): PyTorchTiming | undefined {
+  const ptMode = mode === 'naive' ? 'naive' : 'efficient';
+  return timings.find((t) => t.mode === ptMode && t.batch === batch);
+}
+
+export function formatReport(report: BenchReport, pytorch?: PyTorchColumn): string {
+  const timed = report.results.some((r) => r.msPerStep !== null);
+  const header = ['mode', 'batch', 'step peak MiB', 'tfjs-engine MiB', 'baseline MiB'];
+  if (timed) header.push('ms/step', 'images/s', 'GFLOP/s', 'backend MiB');
+  if (pytorch) header.push('PyTorch ms/step', 'PyTorch/tfjs time');
+  header.push('note');
+  const rows = report.results.map((r) => {
+    const row = [r.mode, String(r.batch), formatMiB(r.stepPeakBytes), formatMiB(r.engineStepPeakBytes), formatMiB(r.baselineBytes)];
+    if (timed) row.push(formatNumber(r.msPerStep, 0), formatNumber(r.imagesPerSecond, 2), formatNumber(r.effectiveGflops, 1), formatMiB(r.backendPeakBytes));
+    if (pytorch) {
+      const pt = pytorchFor(pytorch.timings, r.mode, r.batch);
+      row.push(formatNumber(pt?.msPerStep, 0), pt && r.msPerStep ? formatNumber(pt.msPerStep / r.msPerStep, 2) : '—');
+    }
+    row.push(r.error ?? '');
+    return row;
+  });
+  const lines = [
+    `${report.model}, ${report.imageSize}×${report.imageSize}, ${report.numClasses} classes, backend ${report.backend}: one training step (SGD momentum)`,
+    '',
+    table(header, rows),
+    '',
+    'step peak: distinct tensor buffers at the step\'s peak above the baseline (weights, optimizer state, batch);',
+    'tfjs-engine: tf.profile\'s own count, which adds a buffer again for every view and every clone the tape saves.',
+  ];
+  const byBatch = new Map<number, Map<string, number>>();
+  for (const r of report.results) {
+    if (r.stepPeakBytes === null) continue;
+    if (!byBatch.has(r.batch)) byBatch.set(r.batch, new Map());
+    byBatch.get(r.batch)!.set(r.mode, r.stepPeakBytes);
+  }
+  for (const [batch, modes] of byBatch) {
+    const naive = modes.get('naive');
+    const efficient = modes.get('efficient');
+    if (naive && efficient) lines.push(`batch ${batch}: naive/efficient step peak = ${(naive / efficient).toFixed(1)}×`);
+  }
+  return lines.join('\n');
+}
+
+export async function memoryChart(report: BenchReport): Promise<string> {
+  const modes = [...new Set(report.results.map((r) => r.mode))];
+  return renderLineChartSvg({
+    title: `${report.model} training-step memory, ${report.imageSize}² (${report.backend})`,
+    xLabel: 'batch size',
+    yLabel: 'step peak (MiB, distinct tensor buffers)',
+    series: modes.map((mode) => ({
+      name: mode,
+      points: report.results
+        .filter((r) => r.mode === mode && r.stepPeakBytes !== null)
+        .map((r) => ({ x: r.batch, y: (r.stepPeakBytes as number) / 2 ** 20 })),
+    })),
+  });
+}
