@@ -9,6 +9,7 @@
  * for fresh operands, intermediate allocation). GFLOP/s counts 2·MACs of the
  * mathematical operation, never extra work an implementation does.
  */
+import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import {
@@ -73,7 +74,8 @@ async function main(): Promise<void> {
   await tf.ready();
   const registered = registerWasmTrainingKernels();
   console.log(`tfjs ${tf.version.tfjs}, backend ${tf.getBackend()}, SIMD ${String(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'))}, ` +
-    `threads ${String(await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'))}; registered: [${registered.join(', ')}]; best of ${REPS}`);
+    `threads ${String(await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'))}; registered: [${registered.join(', ')}]; best of ${REPS}; ` +
+    `${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 
   console.log('\n== convolution (forward | backprop input stock -> fast | backprop filter)');
   for (const c of QUICK ? convCases.slice(1, 6) : convCases) {
@@ -101,24 +103,30 @@ async function main(): Promise<void> {
     tf.dispose([x, f, dy]);
   }
 
-  console.log('\n== matmul, a[K,M] b[K,N] -> aᵀ·b  (and a plain [M,K]·[K,N] for reference)');
+  // In training b (the output gradient) is a new tensor every step, and the
+  // wasm BatchMatMul caches XNNPACK's packing of b per tensor: every variant
+  // but the first therefore multiplies by a fresh copy of b (copy included).
+  console.log('\n== matmul aᵀ·b, a [K,M], b [K,N] (b fresh per call unless noted)');
   const mmCases: [number, number, number][] = QUICK
     ? [[6272, 256, 128]]
-    : [[6272, 256, 128], [25088, 256, 128], [25088, 128, 32], [8, 1024, 1000]];
+    : [[6272, 256, 128], [25088, 256, 128], [25088, 128, 32], [1568, 1024, 128], [8, 1024, 1000]];
   for (const [k, m, n] of mmCases) {
     const a = tf.randomNormal([k, m]) as tf.Tensor2D;
     const b = tf.randomNormal([k, n]) as tf.Tensor2D;
     const aT = tf.transpose(a) as tf.Tensor2D;
     const flops = 2 * k * m * n;
-    const plain = bestMs(() => tf.matMul(aT, b));
-    const plainFresh = bestMs(() => tf.tidy(() => tf.matMul(aT, tf.add(b, 0))));
-    const stockTA = bestMs(() => tf.matMul(a, b, true, false));
-    const fastTA = bestMs(() => matMulTransposeAFast(a, b));
+    const fresh = (): tf.Tensor2D => tf.add(b, 0);
+    const plainCached = bestMs(() => tf.matMul(aT, b));
+    const plainFresh = bestMs(() => tf.tidy(() => tf.matMul(aT, fresh())));
+    const stockTA = bestMs(() => tf.tidy(() => tf.matMul(a, fresh(), true, false)));
+    const explicitT = bestMs(() => tf.tidy(() => tf.matMul(tf.transpose(a), fresh())));
+    const fastTA = bestMs(() => tf.tidy(() => matMulTransposeAFast(a, fresh())));
     registerWasmFastOverrides();
-    const overTA = bestMs(() => tf.matMul(a, b, true, false));
+    const overTA = bestMs(() => tf.tidy(() => tf.matMul(a, fresh(), true, false)));
     unregisterWasmFastOverrides();
-    console.log(`K=${k} M=${m} N=${n}: plain(B cached) ${fmt(flops, plain)} | plain(fresh B) ${fmt(flops, plainFresh)} | ` +
-      `transposeA stock ${fmt(flops, stockTA)} | matMulTransposeAFast ${fmt(flops, fastTA)} | override ${fmt(flops, overTA)}`);
+    console.log(`K=${k} M=${m} N=${n}: [M,K]·[K,N] b cached ${fmt(flops, plainCached)} | b fresh ${fmt(flops, plainFresh)} || aᵀ·b: ` +
+      `transposeA stock ${fmt(flops, stockTA)} | transpose+matMul ${fmt(flops, explicitT)} | ` +
+      `matMulTransposeAFast ${fmt(flops, fastTA)} | transposeA with override ${fmt(flops, overTA)}`);
     tf.dispose([a, b, aT]);
   }
 

@@ -163,12 +163,13 @@ describe('wasm training kernels', () => {
   }
 
   it('matMulTransposeAFast equals tf.matMul(a, b, true, false), values and gradients', async () => {
-    for (const backend of ['wasm', 'cpu']) {
+    // The second shape (K·N over 1M floats) takes the K-chunked path with a remainder chunk.
+    for (const [backend, k, m, n] of [['wasm', 300, 70, 40], ['wasm', 10000, 30, 120], ['cpu', 300, 70, 40]] as [string, number, number, number][]) {
       await tf.setBackend(backend);
       const [got, want, gotGrads, wantGrads] = tf.tidy(() => {
-        const a = tf.tensor2d(values(300 * 70, 6), [300, 70]);
-        const b = tf.tensor2d(values(300 * 40, 7), [300, 40]);
-        const g = tf.tensor2d(values(70 * 40, 8), [70, 40]);
+        const a = tf.tensor2d(values(k * m, 6), [k, m]);
+        const b = tf.tensor2d(values(k * n, 7), [k, n]);
+        const g = tf.tensor2d(values(m * n, 8), [m, n]);
         const loss = (f: (p: tf.Tensor2D, q: tf.Tensor2D) => tf.Tensor2D) =>
           (p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.mul(f(p as tf.Tensor2D, q as tf.Tensor2D), g));
         return [

@@ -173,18 +173,11 @@ function filterGrad1x1(
   const nFull = Math.floor(m / kc);
   const rem = m - nFull * kc;
 
-  const acc = new Float32Array(cin * cout);
-  const accumulate = (p: TensorInfo): void => {
-    const h = heap(backend);
-    const o = offsetOf(backend, p);
-    for (let i = 0; i < acc.length; i++) acc[i] += h[o + i] as number;
-  };
+  const acc = new Accumulator(backend);
   const gemm = (a: TensorInfo, rowStart: number, rows: number): void => {
     const b = view(backend, dy, rowStart * cout, [rows, cout]);
-    const p = matMul(backend, a, b);
+    acc.add(matMul(backend, a, b));
     releaseView(backend, b);
-    accumulate(p);
-    release(backend, p);
   };
 
   if (nFull > 0) {
@@ -205,7 +198,40 @@ function filterGrad1x1(
     gemm(xt, nFull * kc, rem);
     release(backend, xt);
   }
-  heap(backend).set(acc, offsetOf(backend, out));
+  acc.copyTo(out, 0, 0, cin * cout);
+  acc.dispose();
+}
+
+/**
+ * Running sum of equally shaped partial products, in the wasm Add kernel
+ * (SIMD; a JS loop over the heap costs ~10% of a 256-row K-chunk's GEMM).
+ */
+class Accumulator {
+  private sum: TensorInfo | null = null;
+
+  constructor(private readonly backend: WasmBackendInternals) {}
+
+  /** Takes ownership of p. */
+  add(p: TensorInfo): void {
+    if (this.sum == null) {
+      this.sum = p;
+      return;
+    }
+    const next = run(this.backend, 'Add', { a: this.sum, b: p });
+    release(this.backend, this.sum, p);
+    this.sum = next;
+  }
+
+  copyTo(dst: TensorInfo, dstOffset: number, srcOffset: number, length: number): void {
+    if (this.sum == null) throw new Error('wasm-kernels: empty accumulation');
+    const s = offsetOf(this.backend, this.sum) + srcOffset;
+    heap(this.backend).copyWithin(offsetOf(this.backend, dst) + dstOffset, s, s + length);
+  }
+
+  dispose(): void {
+    if (this.sum != null) release(this.backend, this.sum);
+    this.sum = null;
+  }
 }
 
 interface Tap {
@@ -322,7 +348,7 @@ function shiftedTapGemms(
   for (let t0 = 0; t0 < taps.length; t0 += group) {
     const stack = taps.slice(t0, t0 + group);
     const rows = stack.length * cin;
-    const acc = new Float32Array(rows * cout);
+    const acc = new Accumulator(backend);
     for (const chunk of chunks) {
       const a = backend.makeOutput([rows, chunk.len], 'float32');
       const h = heap(backend);
@@ -335,17 +361,11 @@ function shiftedTapGemms(
           h.copyWithin(aOff + (t * cin + ci) * chunk.len, src, src + chunk.len);
         }
       }
-      const p = matMul(backend, a, chunk.b);
-      const h2 = heap(backend);
-      const pOff = offsetOf(backend, p);
-      for (let i = 0; i < acc.length; i++) acc[i] += h2[pOff + i] as number;
-      release(backend, p, a);
+      acc.add(matMul(backend, a, chunk.b));
+      release(backend, a);
     }
-    const h = heap(backend);
-    const oOff = offsetOf(backend, out);
-    for (let t = 0; t < stack.length; t++) {
-      h.set(acc.subarray(t * blk, (t + 1) * blk), oOff + (stack[t] as Tap).outOffset);
-    }
+    for (let t = 0; t < stack.length; t++) acc.copyTo(out, (stack[t] as Tap).outOffset, t * blk, blk);
+    acc.dispose();
   }
   for (const chunk of chunks) releaseView(backend, chunk.b);
 }
@@ -777,12 +797,46 @@ export function unregisterWasmFastOverrides(): string[] {
 }
 
 /**
- * aᵀ·b for a [K, M] and b [K, N]. On wasm, transposeA makes BatchMatMul fall
- * off XNNPACK onto a ~12x slower scalar loop, so a is transposed explicitly
- * (O(K·M)) and the plain product is used; elsewhere this is
- * tf.matMul(a, b, true, false). Differentiable like its parts.
+ * aᵀ·b as the filter gradient of a 1×1 convolution over K pixels, so it runs
+ * the chunked path of conv2DBackpropFilter (filterGrad1x1), which beats
+ * transpose + matMul by avoiding one cache-hostile full-size transpose.
+ */
+const matMulTransposeAViaFilterGrad = tf.customGrad<tf.Tensor2D>((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [a, b, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
+  const [k, m] = a.shape;
+  const n = b.shape[1];
+  const value = tf.tidy(() => tf.reshape(
+    tf.engine().runKernel('Conv2DBackpropFilter',
+      { x: tf.reshape(a, [1, 1, k, m]), dy: tf.reshape(b, [1, 1, k, n]) },
+      { strides: 1, pad: 'valid', dataFormat: 'NHWC', filterShape: [1, 1, m, n] }) as tf.Tensor,
+    [m, n])) as tf.Tensor2D;
+  save([a, b]);
+  return {
+    value,
+    // d(aᵀb)/da = b·dyᵀ, d/db = a·dy; dy [m, n] is small, so transposing it
+    // is cheaper than a transposeB product (which leaves XNNPACK on wasm).
+    gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
+      const [sa, sb] = saved as [tf.Tensor2D, tf.Tensor2D];
+      return [tf.matMul(sb, tf.transpose(dy)), tf.matMul(sa, dy)];
+    },
+  };
+});
+
+/**
+ * aᵀ·b for a [K, M] and b [K, N] (e.g. a 1×1 convolution's weight gradient
+ * from flattened activations and output gradients). On wasm, transposeA
+ * makes BatchMatMul fall off XNNPACK onto a ~12x slower scalar loop; with
+ * registerWasmTrainingKernels() done this runs the chunked 1×1 filter-
+ * gradient path, otherwise an explicit transpose plus a plain matMul. On
+ * other backends it is tf.matMul(a, b, true, false). Differentiable.
  */
 export function matMulTransposeAFast(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
   if (tf.getBackend() !== BACKEND) return tf.matMul(a, b, true, false);
+  if (a.rank !== 2 || b.rank !== 2 || a.shape[0] !== b.shape[0] || a.dtype !== 'float32' || b.dtype !== 'float32') {
+    return tf.matMul(a, b, true, false);
+  }
+  if (tf.getKernel('Conv2DBackpropFilter', BACKEND)?.kernelFunc === conv2DBackpropFilter && a.shape[0] > 0) {
+    return matMulTransposeAViaFilterGrad(a, b);
+  }
   return tf.tidy(() => tf.matMul(tf.transpose(a), b));
 }

@@ -64,7 +64,7 @@ function modelImageSize(model: tf.LayersModel): number | undefined {
 
 /** Waits for the step's results where the backend computes (meta has nothing to wait for). */
 async function settle(loss: tf.Tensor): Promise<void> {
-  if (tf.getBackend() !== 'meta') await loss.data();
+  if (!tf.getBackend().startsWith('meta')) await loss.data();
 }
 
 export async function measureTrainingStep(options: MeasureTrainingStepOptions): Promise<StepMeasurement> {

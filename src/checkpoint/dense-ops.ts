@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import { batchNormBackward, batchStats, bnRelu, reluBackward, type BatchStats, type TrainingNorm } from './batch-norm.js';
 import { customOp, release } from './custom-op.js';
 import { conv2dBackpropFilter, conv2dBackpropInput } from './kernels.js';
-import { matMulTransposeA } from './matmul.js';
+import { matMulTransposeA, matMulTransposeB } from './matmul.js';
 
 /** The values of one dense layer's weights. */
 export interface DenseLayerParams {
@@ -46,7 +46,7 @@ function conv1x1Backward(x: tf.Tensor4D, kernel: tf.Tensor4D, dy: tf.Tensor4D): 
     const out = kernel.shape[3];
     const dyFlat = tf.reshape(dy, [n * h * w, out]) as tf.Tensor2D;
     const dKernel = tf.reshape(matMulTransposeA(tf.reshape(x, [n * h * w, c]) as tf.Tensor2D, dyFlat), kernel.shape) as tf.Tensor4D;
-    const dx = tf.reshape(tf.matMul(dyFlat, tf.reshape(kernel, [c, out]), false, true), x.shape) as tf.Tensor4D;
+    const dx = tf.reshape(matMulTransposeB(dyFlat, tf.reshape(kernel, [c, out]) as tf.Tensor2D), x.shape) as tf.Tensor4D;
     return { dx, dKernel };
   });
 }

@@ -11,7 +11,7 @@ import { batchNormBackward, batchStats, bnRelu, reluBackward, type TrainingNorm 
 import { customOp, release } from './custom-op.js';
 import { avgPoolGrad, maxPoolGrad } from './kernels.js';
 import { conv1x1 } from './dense-ops.js';
-import { matMulTransposeA } from './matmul.js';
+import { matMulTransposeA, matMulTransposeB } from './matmul.js';
 
 /** torchvision's `MaxPool2d(kernel_size=3, stride=2, padding=1)`: padding never wins the max. */
 export const STEM_POOL = { size: 3, stride: 2, pad: 1 } as const;
@@ -78,7 +78,7 @@ export function transitionOp(x: tf.Tensor4D, norm: TrainingNorm, kernel: tf.Tens
           const dyFlat = tf.reshape(dy, [n * h * wd, out]) as tf.Tensor2D;
           return {
             dKernel: tf.reshape(matMulTransposeA(tf.reshape(pool, [n * h * wd, c]) as tf.Tensor2D, dyFlat), w.shape) as tf.Tensor4D,
-            dPooled: tf.reshape(tf.matMul(dyFlat, tf.reshape(w, [c, out]), false, true), pool.shape) as tf.Tensor4D,
+            dPooled: tf.reshape(matMulTransposeB(dyFlat, tf.reshape(w, [c, out]) as tf.Tensor2D), pool.shape) as tf.Tensor4D,
           };
         });
         pool.dispose();

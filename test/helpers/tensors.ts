@@ -24,3 +24,20 @@ export function maxAbs(v: ArrayLike<number>): number {
   for (let i = 0; i < v.length; i++) m = Math.max(m, Math.abs(v[i]));
   return m;
 }
+
+/**
+ * The relative error of each gradient, except that the stem BN's γ and β are measured against the model's
+ * largest gradient. Every consumer of the stem is another BN, so the loss is invariant to scaling the stem's
+ * (γ, β) jointly (γ·dγ + β·dβ = 0): both are sums over the whole stem output that cancel almost exactly, so
+ * their float32 error is set by the size of the terms, not of the result.
+ */
+export function gradientErrors(actual: Map<string, ArrayLike<number>>, reference: Map<string, ArrayLike<number>>): Map<string, number> {
+  const stemScale = Math.max(...[...reference.values()].map(maxAbs));
+  const errors = new Map<string, number>();
+  for (const [name, ref] of reference) {
+    const got = actual.get(name);
+    if (!got) throw new Error(`no gradient for ${name}`);
+    errors.set(name, relativeError(got, ref, name.startsWith('stem/norm0/') ? stemScale : 1e-12));
+  }
+  return errors;
+}

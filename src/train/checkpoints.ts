@@ -1,0 +1,135 @@
+/**
+ * Per-epoch training checkpoints in an output folder. Each checkpoint is a complete folder written before it
+ * becomes current: only when every file of `checkpoints/epoch-NNNN/` is on disk does the small pointer file
+ * `checkpoint.json` move to it (one atomic rename), and only then are older checkpoint folders removed. A
+ * kill at any moment leaves either the previous checkpoint or the new one, never a mix.
+ */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { fileSystemHandler } from '../io/file-system.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { UsageError } from '../util/errors.js';
+import type { NamedTensor } from './optimizers.js';
+
+export const CHECKPOINT_POINTER = 'checkpoint.json';
+export const CHECKPOINTS_DIR = 'checkpoints';
+const FORMAT = 'efficient-densenet-checkpoint';
+const VERSION = 1;
+const STATE_FILE = 'state.json';
+const OPTIMIZER_JSON = 'optimizer.json';
+const OPTIMIZER_BIN = 'optimizer.bin';
+
+interface Pointer {
+  format: typeof FORMAT;
+  version: number;
+  epoch: number;
+  dir: string;
+}
+
+/** Everything besides tensors that a resumed run needs; `T` is the trainer's own record. */
+export interface CheckpointFiles<T> {
+  /** Completed epochs. */
+  epoch: number;
+  state: T;
+}
+
+export interface LoadedCheckpoint<T> extends CheckpointFiles<T> {
+  /** Folder holding model.json + weights.bin of the checkpoint. */
+  modelDir: string;
+  /** Reads the optimizer state (the caller disposes the tensors). */
+  readOptimizerState(): Promise<NamedTensor[]>;
+}
+
+function epochDirName(epoch: number): string {
+  return `epoch-${String(epoch).padStart(4, '0')}`;
+}
+
+/** Whether `outDir` holds a checkpoint pointer (a previous or interrupted run). */
+export async function hasCheckpoint(outDir: string): Promise<boolean> {
+  return (await fs.stat(path.join(outDir, CHECKPOINT_POINTER)).catch(() => undefined))?.isFile() ?? false;
+}
+
+/**
+ * Reads the current checkpoint's pointer and state (no tensors yet); null when there is none. A pointer or
+ * state that cannot be read is a UsageError naming the file: the folder is not ours or was edited.
+ */
+export async function readCheckpoint<T>(outDir: string): Promise<LoadedCheckpoint<T> | null> {
+  const pointerFile = path.join(outDir, CHECKPOINT_POINTER);
+  if (!(await hasCheckpoint(outDir))) return null;
+  const pointer = await readJson<Pointer>(pointerFile);
+  if (pointer.format !== FORMAT || typeof pointer.dir !== 'string' || !Number.isInteger(pointer.epoch)) {
+    throw new UsageError(`${pointerFile} is not an efficient-densenet training checkpoint`);
+  }
+  if (pointer.version !== VERSION) {
+    throw new UsageError(`${pointerFile} has checkpoint format version ${pointer.version}; this version reads ${VERSION}`);
+  }
+  const dir = path.join(outDir, pointer.dir);
+  const state = await readJson<CheckpointFiles<T>>(path.join(dir, STATE_FILE));
+  if (state.epoch !== pointer.epoch) {
+    throw new UsageError(`${pointerFile} names epoch ${pointer.epoch} but ${path.join(dir, STATE_FILE)} holds epoch ${state.epoch}`);
+  }
+  return {
+    epoch: state.epoch,
+    state: state.state,
+    modelDir: dir,
+    readOptimizerState: async () => {
+      const { specs } = await readJson<{ specs: tf.io.WeightsManifestEntry[] }>(path.join(dir, OPTIMIZER_JSON));
+      const bytes = await fs.readFile(path.join(dir, OPTIMIZER_BIN));
+      const map = tf.io.decodeWeights(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength), specs);
+      // The manifest's order is the optimizer's (tfjs matches accumulators to variables by position).
+      return specs.map((spec) => ({ name: spec.name, tensor: map[spec.name]! }));
+    },
+  };
+}
+
+/** Writes a complete checkpoint folder, then makes it current, then removes older ones. */
+export async function writeCheckpoint<T>(
+  outDir: string,
+  epoch: number,
+  model: tf.LayersModel,
+  optimizerState: NamedTensor[],
+  state: T,
+): Promise<void> {
+  const relative = path.join(CHECKPOINTS_DIR, epochDirName(epoch));
+  const dir = path.join(outDir, relative);
+  // A folder for this epoch that no pointer names is debris from a run killed while writing it.
+  await fs.rm(dir, { recursive: true, force: true });
+  await model.save(fileSystemHandler(dir));
+  const { data, specs } = await tf.io.encodeWeights(optimizerState);
+  await writeFileAtomic(path.join(dir, OPTIMIZER_BIN), new Uint8Array(data));
+  await writeFileAtomic(path.join(dir, OPTIMIZER_JSON), JSON.stringify({ specs }));
+  const files: CheckpointFiles<T> = { epoch, state };
+  await writeFileAtomic(path.join(dir, STATE_FILE), JSON.stringify(files));
+  const pointer: Pointer = { format: FORMAT, version: VERSION, epoch, dir: relative };
+  await writeFileAtomic(path.join(outDir, CHECKPOINT_POINTER), `${JSON.stringify(pointer, null, 2)}\n`);
+  await removeCheckpointsExcept(outDir, epochDirName(epoch));
+}
+
+/** Removes the pointer and every checkpoint folder (a fresh run replacing an old one). */
+export async function clearCheckpoints(outDir: string): Promise<void> {
+  await fs.rm(path.join(outDir, CHECKPOINT_POINTER), { force: true });
+  await fs.rm(path.join(outDir, CHECKPOINTS_DIR), { recursive: true, force: true });
+}
+
+async function removeCheckpointsExcept(outDir: string, keep: string): Promise<void> {
+  const root = path.join(outDir, CHECKPOINTS_DIR);
+  const entries = await fs.readdir(root).catch(() => [] as string[]);
+  await Promise.all(
+    entries.filter((name) => name !== keep && /^epoch-\d+$/.test(name)).map((name) => fs.rm(path.join(root, name), { recursive: true, force: true })),
+  );
+}
+
+async function readJson<T>(file: string): Promise<T> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`cannot read ${file}: ${(error as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (error) {
+    throw new UsageError(`${file} is not valid JSON: ${(error as Error).message}`);
+  }
+}
