@@ -200,18 +200,18 @@ describe('wasm fast overrides (opt-in)', () => {
 
   it('replaces only existing kernels, idempotently, and restores the originals', () => {
     unregisterWasmFastOverrides();
-    const before = ['Conv2DBackpropInput', 'MaxPoolGrad', 'AvgPoolGrad', 'BatchMatMul'].map((k) => tf.getKernel(k, 'wasm'));
+    const before = ['Identity', 'Conv2DBackpropInput', 'MaxPoolGrad', 'AvgPoolGrad', 'BatchMatMul'].map((k) => tf.getKernel(k, 'wasm'));
     const replaced = registerWasmFastOverrides();
-    expect(replaced.sort()).toEqual(['AvgPoolGrad', 'BatchMatMul', 'Conv2DBackpropInput', 'MaxPoolGrad']);
+    expect(replaced.sort()).toEqual(['AvgPoolGrad', 'BatchMatMul', 'Conv2DBackpropInput', 'Identity', 'MaxPoolGrad']);
     expect(registerWasmFastOverrides()).toEqual([]);
-    for (const [i, k] of ['Conv2DBackpropInput', 'MaxPoolGrad', 'AvgPoolGrad', 'BatchMatMul'].entries()) {
+    for (const [i, k] of ['Identity', 'Conv2DBackpropInput', 'MaxPoolGrad', 'AvgPoolGrad', 'BatchMatMul'].entries()) {
       const now = tf.getKernel(k, 'wasm');
       expect(now.kernelFunc).not.toBe(before[i]?.kernelFunc);
       // The original setupFunc must stay attached: the fallback path depends on it.
       expect(now.setupFunc).toBe(before[i]?.setupFunc);
     }
     expect(unregisterWasmFastOverrides().sort()).toEqual(replaced.sort());
-    for (const [i, k] of ['Conv2DBackpropInput', 'MaxPoolGrad', 'AvgPoolGrad', 'BatchMatMul'].entries()) {
+    for (const [i, k] of ['Identity', 'Conv2DBackpropInput', 'MaxPoolGrad', 'AvgPoolGrad', 'BatchMatMul'].entries()) {
       expect(tf.getKernel(k, 'wasm').kernelFunc).toBe(before[i]?.kernelFunc);
     }
     expect(registerWasmFastOverrides().sort()).toEqual(replaced.sort());

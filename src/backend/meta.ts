@@ -282,9 +282,12 @@ function alias(b: MetaBackend, x: tf.TensorInfo, shape: number[] = x.shape, dtyp
   return { dataId: x.dataId, shape, dtype };
 }
 
-/** cpu's Identity aliases, wasm's copies. */
+/**
+ * cpu's Identity aliases, stock wasm's copies; the project's wasm overrides (registerWasmFastOverrides) make
+ * wasm's alias too, and registerMetaWasmTrainingKernels() mirrors that.
+ */
 function identity(b: MetaBackend, x: tf.TensorInfo): tf.TensorInfo {
-  return b.flavor === 'cpu' ? alias(b, x) : fresh(b, x.shape, x.dtype);
+  return b.flavor === 'cpu' || wasmIdentityAliases ? alias(b, x) : fresh(b, x.shape, x.dtype);
 }
 
 function assertNotComplex(kernel: string, ...ts: Array<tf.TensorInfo | undefined>): void {
@@ -965,6 +968,8 @@ KERNELS.set('CropAndResize', (inputs, attrs, b, kernel) => {
 
 /** cpu-only kernels that the project's wasm training kernels add to 'wasm' (see below). */
 const WASM_TRAINING_KERNELS = ['Conv2DBackpropFilter'];
+/** Set by registerMetaWasmTrainingKernels(): the project's wasm setup makes Identity alias. */
+let wasmIdentityAliases = false;
 const wasmExtras = new Set<string>();
 
 function namesFor(flavor: MetaFlavor): string[] {
@@ -1027,6 +1032,7 @@ function registerOne(kernelName: string, backendName: string): boolean {
  * mirrors a wasm backend set up for training. Idempotent; returns the names registered by this call.
  */
 export function registerMetaWasmTrainingKernels(): string[] {
+  wasmIdentityAliases = true;
   const registered: string[] = [];
   for (const kernelName of WASM_TRAINING_KERNELS) {
     wasmExtras.add(kernelName);

@@ -44,6 +44,7 @@ interface WasmBackendInternals {
   };
   makeOutput(shape: number[], dtype: tf.DataType, memoryOffset?: number): TensorInfo;
   disposeData(dataId: object, force?: boolean): boolean;
+  incRef(dataId: object): void;
 }
 
 const BACKEND = 'wasm';
@@ -733,7 +734,20 @@ const trainingKernels: Record<string, tf.KernelFunc> = {
   Conv2DBackpropFilter: conv2DBackpropFilter,
 };
 
+/**
+ * Identity sharing its input's buffer, as the cpu backend's does. tfjs tensors are immutable, and the tape
+ * clones (Identity) every tensor it saves for backprop: stock wasm copies each one, which doubles the memory
+ * of everything a training step keeps.
+ */
+function identityAliasing(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): TensorInfo | TensorInfo[] {
+  const x = args.inputs.x as TensorInfo;
+  if (x.dtype === 'string') return kernelFunc('Identity')(args as Parameters<tf.KernelFunc>[0]) as TensorInfo;
+  (args.backend as WasmBackendInternals).incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+}
+
 const fastOverrides: Record<string, tf.KernelFunc> = {
+  Identity: identityAliasing as tf.KernelFunc,
   Conv2DBackpropInput: conv2DBackpropInputFast,
   MaxPoolGrad: maxPoolGradFast,
   AvgPoolGrad: avgPoolGradFast,

@@ -4,7 +4,9 @@ import { UsageError } from '../util/errors.js';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 
-export function parseCommandArgs<const T extends OptionSpec>(argv: string[], options: T, allowPositionals = false) {
+export type ParsedArgs<T extends OptionSpec> = ReturnType<typeof parseArgs<{ args: string[]; options: T; allowPositionals: boolean; strict: true }>>;
+
+export function parseCommandArgs<const T extends OptionSpec>(argv: string[], options: T, allowPositionals = false): ParsedArgs<T> {
   try {
     return parseArgs({ args: argv, options, allowPositionals, strict: true as const });
   } catch (error) {

@@ -1,0 +1,176 @@
+/** `efficient-densenet train`: trains or fine-tunes a DenseNet on an image folder (trainDenseNet). */
+import { promises as fs } from 'node:fs';
+import { BACKEND_NAMES, initBackend, type BackendName } from '../../backend/index.js';
+import { MIN_IMAGE_SIZE, RECOMPUTE_MODES, VARIANT_NAMES, type DenseNetVariant, type RecomputeMode } from '../../layers/config.js';
+import type { CreateDenseNetOptions } from '../../layers/densenet.js';
+import { AUGMENTS, type Augment } from '../../train/data.js';
+import { OPTIMIZER_NAMES, type OptimizerName } from '../../train/optimizers.js';
+import { SCHEDULE_NAMES, type ScheduleName } from '../../train/schedule.js';
+import { TRAIN_DEFAULTS, trainDenseNet, type TrainResult } from '../../train/train.js';
+import { UsageError } from '../../util/errors.js';
+import { choice, integer, number, parseCommandArgs } from '../args.js';
+import { formatNumber, table } from '../format.js';
+import type { CommandIO } from './bench.js';
+
+/** Backends that compute; meta and meta-wasm only plan memory. */
+const TRAIN_BACKENDS = BACKEND_NAMES.filter((b) => b !== 'meta' && b !== 'meta-wasm');
+
+export const TRAIN_HELP = `Usage: efficient-densenet train --data DIR [options]
+Trains or fine-tunes a DenseNet classifier on an image folder: DIR/train/<class>/* and DIR/val/<class>/*,
+or DIR/<class>/* split per class by --val-split. Progress goes to stderr; the result to stdout.
+  --data DIR            the image folder (on --resume, the checkpoint's folder by default)
+  --model NAME|FILE     ${VARIANT_NAMES.join(' | ')}, or a JSON file holding a DenseNet configuration
+                        (growthRate, blockConfig, numInitFeatures, bnSize, dropRate) (default ${TRAIN_DEFAULTS.model})
+  --image-size S        square input side ≥ ${MIN_IMAGE_SIZE} (default ${TRAIN_DEFAULTS.imageSize})
+  --batch N             batch size (default ${TRAIN_DEFAULTS.batchSize})
+  --epochs N            (default ${TRAIN_DEFAULTS.epochs})
+  --optimizer O         adam: lr 1e-3, cosine schedule, no weight decay (default; fits a small folder in a few epochs)
+                        sgd: the DenseNet paper's Nesterov momentum 0.9, weight decay 1e-4, lr 0.1 ÷ 10 at 50% and 75%
+  --lr X                base learning rate (default per optimizer)
+  --weight-decay X      coupled L2 weight decay, PyTorch semantics (default 1e-4 for sgd, 0 for adam)
+  --schedule S          ${SCHEDULE_NAMES.join(' | ')} (default step for sgd, cosine for adam)
+  --augment A           ${AUGMENTS.join(' | ')} (default ${TRAIN_DEFAULTS.augment})
+  --val-split F         validation fraction per class of an unsplit folder (default ${TRAIN_DEFAULTS.valSplit})
+  --memory-efficient    recompute during backprop instead of storing intermediates
+  --recompute M         ${RECOMPUTE_MODES.join(' | ')}: what memory-efficient mode recomputes (default layer)
+  --pretrained PATH     start from a torchvision .safetensors file or a saved tfjs model folder
+                        (the classifier is replaced when its number of classes differs)
+  --freeze-features     train only the classifier
+  --out DIR             checkpoint every epoch; best model (model.json), classes.json, history.json,
+                        metrics.csv, loss.svg and accuracy.svg
+  --resume              continue from the last checkpoint in --out (same result as an uninterrupted run)
+  --overwrite           replace the training output already in --out
+  --seed N              same seed, same run (default random, reported)
+  --backend B           ${TRAIN_BACKENDS.join(' | ')} (default auto, or EFFICIENT_DENSENET_BACKEND)
+  --json                print { history, best, classNames, seed } as JSON on stdout
+  --verbose             stack traces on failure`;
+
+export const TRAIN_OPTIONS = {
+  data: { type: 'string' },
+  model: { type: 'string' },
+  'image-size': { type: 'string' },
+  batch: { type: 'string' },
+  epochs: { type: 'string' },
+  optimizer: { type: 'string' },
+  lr: { type: 'string' },
+  'weight-decay': { type: 'string' },
+  schedule: { type: 'string' },
+  augment: { type: 'string' },
+  'val-split': { type: 'string' },
+  'memory-efficient': { type: 'boolean' },
+  recompute: { type: 'string' },
+  pretrained: { type: 'string' },
+  'freeze-features': { type: 'boolean' },
+  out: { type: 'string' },
+  resume: { type: 'boolean' },
+  overwrite: { type: 'boolean' },
+  seed: { type: 'string' },
+  backend: { type: 'string' },
+  json: { type: 'boolean' },
+  verbose: { type: 'boolean' },
+  help: { type: 'boolean' },
+} as const;
+
+function optional<T>(value: string | undefined, parse: (v: string) => T): T | undefined {
+  return value === undefined ? undefined : parse(value);
+}
+
+async function readModelOption(value: string | undefined): Promise<DenseNetVariant | CreateDenseNetOptions | undefined> {
+  if (value === undefined) return undefined;
+  if ((VARIANT_NAMES as string[]).includes(value)) return value as DenseNetVariant;
+  if (!value.endsWith('.json')) {
+    throw new UsageError(`--model must be one of ${VARIANT_NAMES.join(', ')} or a .json configuration file; got '${value}'`);
+  }
+  let text: string;
+  try {
+    text = await fs.readFile(value, 'utf8');
+  } catch (error) {
+    throw new UsageError(`--model ${value} cannot be read: ${(error as Error).message}`);
+  }
+  let config: unknown;
+  try {
+    config = JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`--model ${value} is not valid JSON: ${(error as Error).message}`);
+  }
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) {
+    throw new UsageError(`--model ${value} must hold a JSON object (a DenseNet configuration)`);
+  }
+  return config as CreateDenseNetOptions;
+}
+
+export async function trainCommand(argv: string[], io: CommandIO): Promise<void> {
+  const { values } = parseCommandArgs(argv, TRAIN_OPTIONS);
+  if (values.help) return io.stdout(TRAIN_HELP);
+  if (values.data === undefined && !values.resume) throw new UsageError('--data is required (an image folder: DIR/train + DIR/val, or DIR/<class>/)');
+  if (values.resume && values.out === undefined) throw new UsageError('--resume needs --out, the folder holding the checkpoint');
+  const model = await readModelOption(values.model);
+  const imageSize = optional(values['image-size'], (v) => integer(v, 'image-size', { min: MIN_IMAGE_SIZE }));
+  const batchSize = optional(values.batch, (v) => integer(v, 'batch'));
+  const epochs = optional(values.epochs, (v) => integer(v, 'epochs'));
+  const optimizer = optional(values.optimizer, (v) => choice(v, 'optimizer', OPTIMIZER_NAMES, 'adam') as OptimizerName);
+  const lr = optional(values.lr, (v) => number(v, 'lr', 0, { min: 0, exclusiveMin: true }));
+  const weightDecay = optional(values['weight-decay'], (v) => number(v, 'weight-decay', 0, { min: 0 }));
+  const schedule = optional(values.schedule, (v) => choice(v, 'schedule', SCHEDULE_NAMES, 'step') as ScheduleName);
+  const augment = optional(values.augment, (v) => choice(v, 'augment', AUGMENTS, 'flip') as Augment);
+  const valSplit = optional(values['val-split'], (v) => number(v, 'val-split', 0, { min: 0, max: 1, exclusiveMin: true }));
+  const recompute = optional(values.recompute, (v) => choice(v, 'recompute', RECOMPUTE_MODES, 'layer') as RecomputeMode);
+  const seed = optional(values.seed, (v) => integer(v, 'seed', { min: 0 }));
+  const backend = optional(values.backend, (v) => choice(v, 'backend', TRAIN_BACKENDS, 'auto') as BackendName);
+  if (valSplit === 1) throw new UsageError(`--val-split must be a number > 0 and < 1, got '${values['val-split']}'`);
+
+  await initBackend(backend, { logger: io.logger });
+  const result = await trainDenseNet({
+    data: values.data,
+    model,
+    imageSize,
+    batchSize,
+    epochs,
+    optimizer,
+    lr,
+    weightDecay,
+    schedule,
+    augment,
+    valSplit,
+    memoryEfficient: values['memory-efficient'] ? true : undefined,
+    recompute,
+    pretrained: values.pretrained,
+    freezeFeatures: values['freeze-features'] ? true : undefined,
+    outDir: values.out,
+    resume: values.resume ?? false,
+    overwrite: values.overwrite ?? false,
+    seed,
+    progress: true,
+    logger: io.logger,
+  });
+  result.model.dispose();
+  if (values.json) {
+    const { history, best, classNames } = result;
+    io.stdout(JSON.stringify({ history, best, classNames, seed: result.seed }, null, 2));
+    return;
+  }
+  io.stdout(formatResult(result, values.out));
+}
+
+function formatResult(result: TrainResult, outDir: string | undefined): string {
+  const pct = (v: number | null) => (v === null ? '—' : `${(100 * v).toFixed(1)}%`);
+  const rows = result.history.map((m) => [
+    String(m.epoch),
+    m.lr.toPrecision(3),
+    formatNumber(m.trainLoss, 4),
+    pct(m.trainAccuracy),
+    m.valLoss === null ? '—' : formatNumber(m.valLoss, 4),
+    pct(m.valAccuracy),
+    formatNumber(m.imagesPerSecond, 1),
+    formatNumber(m.seconds, 1),
+  ]);
+  const lines = [table(['epoch', 'lr', 'train loss', 'train acc', 'val loss', 'val acc', 'images/s', 'seconds'], rows), ''];
+  const { best } = result;
+  lines.push(
+    best.valAccuracy !== null
+      ? `best: epoch ${best.epoch}, validation accuracy ${pct(best.valAccuracy)} (loss ${formatNumber(best.valLoss, 4)})`
+      : `best: epoch ${best.epoch} (lowest training loss; no validation data)`,
+  );
+  lines.push(`seed ${result.seed}${outDir !== undefined ? `; best model, checkpoint and curves in ${outDir}` : ''}`);
+  return lines.join('\n');
+}
