@@ -19,3 +19,23 @@ export { softmaxCrossEntropy, trainStep, trainableVariables } from './train/step
 export { fileSystemHandler } from './io/file-system.js';
 export { silentLogger, stderrLogger, type Logger } from './util/logger.js';
 export { UsageError } from './util/errors.js';
+export {
+  torchvisionNames,
+  loadTorchvisionWeights,
+  saveTorchvisionWeights,
+  exportTorchvisionStateDict,
+  toTorchvisionLayout,
+  type LoadTorchvisionOptions,
+  type LoadTorchvisionReport,
+  type TorchvisionStateDict,
+  type TorchvisionTensor,
+} from './weights/torchvision.js';
+export { readSafetensors, parseSafetensors, writeSafetensors, encodeSafetensors, type SafetensorsFile, type SafetensorsTensor } from './weights/safetensors.js';
+export { scanImageFolder, type ImageFolder, type Sample } from './train/image-folder.js';
+export { imageFolderDataset, IMAGENET_MEAN, IMAGENET_STD, type Augment, type ImageBatch, type ImageFolderDataset, type ImageFolderDatasetOptions } from './train/data.js';
+export { writeSyntheticImageFolder, type SyntheticImageFolderOptions, type SyntheticVariant } from './train/synthetic.js';
+export { renderLineChartSvg, type LineChartOptions } from './bench/chart.js';
+export { runBenchmark, type BenchmarkOptions, type BenchReport, type BenchResult } from './bench/benchmark.js';
+export { findMaxBatch, type MaxBatchOptions, type MaxBatchResult } from './bench/max-batch.js';
+export { forwardFlops, trainingStepFlops } from './bench/flops.js';
+export { OutOfMemoryError, explainOutOfMemory } from './backend/out-of-memory.js';

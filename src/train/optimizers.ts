@@ -68,8 +68,9 @@ export class TrainingOptimizer {
   setLearningRate(lr: number): void {
     if (lr === this.currentLr) return;
     this.currentLr = lr;
-    if (this.optimizer instanceof tf.MomentumOptimizer) {
-      this.optimizer.setLearningRate(lr);
+    // Not `instanceof`: tfjs's Optimizer classes answer it by duck typing, so Adam passes as Momentum.
+    if (this.settings.name === 'sgd') {
+      (this.optimizer as tf.MomentumOptimizer).setLearningRate(lr);
     } else {
       // AdamOptimizer reads the protected field on every update and has no setter.
       (this.optimizer as unknown as { learningRate: number }).learningRate = lr;

@@ -689,21 +689,23 @@ async function explainingOom<T>(fn: () => Promise<T>, context: { model: string; 
   }
 }
 
-/**
- * Trains (or fine-tunes) a DenseNet classifier. Every option is checked, the data folder scanned and the
- * output folder inspected before any tensor is allocated or any file written: a failed start changes
- * nothing on disk. On the wasm backend this registers the faster wasm training kernels
- * (registerWasmFastOverrides), process-wide.
- */
-export async function trainDenseNet(options: TrainDenseNetOptions): Promise<TrainResult> {
+interface Prepared {
+  checked: Checked;
+  checkpoint: LoadedCheckpoint<CheckpointState> | null;
+  settings: RunSettings;
+  data: DataSource;
+}
+
+/** Everything that can fail on the caller's input, before a tensor is allocated or a file written. */
+async function prepare(options: TrainDenseNetOptions): Promise<Prepared> {
   const checked = checkOptions(options);
   await checkOutDir(checked);
-  const baseLogger = checked.logger;
+  const logger = checked.logger;
   const checkpoint = checked.resume ? await readCheckpoint<CheckpointState>(checked.outDir!) : null;
-  if (checked.resume && !checkpoint) baseLogger.info(`no checkpoint in ${checked.outDir}; starting a new run there`);
-  const settings = resolveSettings(checked, checkpoint?.state.settings, baseLogger);
+  if (checked.resume && !checkpoint) logger.info(`no checkpoint in ${checked.outDir}; starting a new run there`);
+  const settings = resolveSettings(checked, checkpoint?.state.settings, logger);
   if (settings.pretrained !== null) await checkPretrained(settings.pretrained);
-  const data = await prepareData(checked, settings, baseLogger);
+  const data = await prepareData(checked, settings, logger);
   if (checkpoint) {
     const stored = checkpoint.state.classNames;
     if (JSON.stringify(stored) !== JSON.stringify(data.classNames)) {
@@ -712,6 +714,27 @@ export async function trainDenseNet(options: TrainDenseNetOptions): Promise<Trai
   }
   settings.numClasses = data.numClasses;
   settings.imageSize = data.imageSize;
+  return { checked, checkpoint, settings, data };
+}
+
+/**
+ * Runs every check trainDenseNet makes before it starts (options, data folder, outDir, checkpoint, pretrained
+ * file) and throws the same UsageError it would; writes and allocates nothing. Lets a caller fail fast
+ * before slower set-up such as picking a backend.
+ */
+export async function validateTrainOptions(options: TrainDenseNetOptions): Promise<void> {
+  await prepare(options);
+}
+
+/**
+ * Trains (or fine-tunes) a DenseNet classifier. Every option is checked, the data folder scanned and the
+ * output folder inspected before any tensor is allocated or any file written: a failed start changes
+ * nothing on disk. On the wasm backend this registers the faster wasm training kernels
+ * (registerWasmFastOverrides), process-wide.
+ */
+export async function trainDenseNet(options: TrainDenseNetOptions): Promise<TrainResult> {
+  const { checked, checkpoint, settings, data } = await prepare(options);
+  const baseLogger = checked.logger;
 
   await tf.ready();
   if (tf.getBackend() === 'wasm') registerWasmFastOverrides();

@@ -6,8 +6,9 @@ import type { CreateDenseNetOptions } from '../../layers/densenet.js';
 import { AUGMENTS, type Augment } from '../../train/data.js';
 import { OPTIMIZER_NAMES, type OptimizerName } from '../../train/optimizers.js';
 import { SCHEDULE_NAMES, type ScheduleName } from '../../train/schedule.js';
-import { TRAIN_DEFAULTS, trainDenseNet, type TrainResult } from '../../train/train.js';
+import { TRAIN_DEFAULTS, trainDenseNet, validateTrainOptions, type TrainDenseNetOptions, type TrainResult } from '../../train/train.js';
 import { UsageError } from '../../util/errors.js';
+import { silentLogger } from '../../util/logger.js';
 import { choice, integer, number, parseCommandArgs } from '../args.js';
 import { formatNumber, table } from '../format.js';
 import type { CommandIO } from './bench.js';
@@ -119,8 +120,7 @@ export async function trainCommand(argv: string[], io: CommandIO): Promise<void>
   const backend = optional(values.backend, (v) => choice(v, 'backend', TRAIN_BACKENDS, 'auto') as BackendName);
   if (valSplit === 1) throw new UsageError(`--val-split must be a number > 0 and < 1, got '${values['val-split']}'`);
 
-  await initBackend(backend, { logger: io.logger });
-  const result = await trainDenseNet({
+  const options: TrainDenseNetOptions = {
     data: values.data,
     model,
     imageSize,
@@ -142,7 +142,11 @@ export async function trainCommand(argv: string[], io: CommandIO): Promise<void>
     seed,
     progress: true,
     logger: io.logger,
-  });
+  };
+  // Bad input is reported before the backend loads (and before it logs anything).
+  await validateTrainOptions({ ...options, logger: silentLogger });
+  await initBackend(backend, { logger: io.logger });
+  const result = await trainDenseNet(options);
   result.model.dispose();
   if (values.json) {
     const { history, best, classNames } = result;
