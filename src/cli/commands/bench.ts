@@ -122,9 +122,10 @@ export function formatReport(report: BenchReport, pytorch?: PyTorchColumn): stri
       const pt = pytorchFor(pytorch.timings, r.mode, r.batch);
       row.push(formatNumber(pt?.msPerStep, 0), pt && r.msPerStep ? formatNumber(pt.msPerStep / r.msPerStep, 2) : '—');
     }
-    row.push(r.error ?? '');
+    row.push(r.error ? r.error.split(':')[0] : '');
     return row;
   });
+  const failures = report.results.filter((r) => r.error);
   const lines = [
     `${report.model}, ${report.imageSize}×${report.imageSize}, ${report.numClasses} classes, backend ${report.backend}: one training step (SGD momentum)`,
     '',
@@ -132,6 +133,7 @@ export function formatReport(report: BenchReport, pytorch?: PyTorchColumn): stri
     '',
     'step peak: distinct tensor buffers at the step\'s peak above the baseline (weights, optimizer state, batch);',
     'tfjs-engine: tf.profile\'s own count, which adds a buffer again for every view and every clone the tape saves.',
+    ...failures.map((r) => `${r.mode} batch ${r.batch}: ${r.error}`),
   ];
   const byBatch = new Map<number, Map<string, number>>();
   for (const r of report.results) {

@@ -1,0 +1,86 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const CLI = path.resolve('src/cli/main.ts');
+
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', CLI, ...args], { timeout: 600_000, maxBuffer: 1 << 24 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'cli-bench-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('efficient-densenet bench / max-batch: usage errors', () => {
+  it.each([
+    [['bench', '--model', 'resnet50'], /--model must be one of densenet121, densenet161, densenet169, densenet201; got 'resnet50'/],
+    [['bench', '--batch', '0'], /--batch must be an integer ≥ 1/],
+    [['bench', '--batch', '16,x'], /--batch must be an integer ≥ 1 or a comma-separated list/],
+    [['bench', '--image-size', '31'], /--image-size must be an integer ≥ 32/],
+    [['bench', '--mode', 'fast'], /--mode must be one of naive, bottleneck, efficient, both, all/],
+    [['bench', '--backend', 'gpu'], /--backend must be one of/],
+    [['bench', '--frobnicate'], /Unknown option '--frobnicate'/],
+    [['max-batch', '--budget', '4 gigs'], /--budget must be a size like 4GiB/],
+    [['max-batch'], /--budget is required/],
+    [['nonsense'], /unknown command 'nonsense'/],
+  ])('%j → exit 2 with one line on stderr', async (args, message) => {
+    const { code, stderr } = await cli(args);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(message);
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
+
+describe('efficient-densenet bench on meta', () => {
+  it('--json gives one document with every mode and batch, and --chart draws them', async () => {
+    const chart = path.join(dir, 'memory.svg');
+    const { code, stdout } = await cli(['bench', '--model', 'densenet121', '--image-size', '64', '--batch', '2,4', '--mode', 'both', '--json', '--chart', chart]);
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout) as { model: string; imageSize: number; backend: string; results: Array<Record<string, unknown>> };
+    expect(report).toMatchObject({ model: 'densenet121', imageSize: 64, backend: 'meta' });
+    expect(report.results.map((r) => `${r.mode}@${r.batch}`)).toEqual(['naive@2', 'naive@4', 'efficient@2', 'efficient@4']);
+    for (const r of report.results) {
+      expect(Object.keys(r)).toEqual(expect.arrayContaining(['mode', 'batch', 'stepPeakBytes', 'baselineBytes', 'peakBytes', 'msPerStep', 'backendPeakBytes']));
+      expect(r.stepPeakBytes as number).toBeGreaterThan(0);
+      expect(r.peakBytes).toBe((r.stepPeakBytes as number) + (r.baselineBytes as number));
+      expect(r.backendPeakBytes).toBeNull();
+    }
+    const naive4 = report.results[1].stepPeakBytes as number;
+    const efficient4 = report.results[3].stepPeakBytes as number;
+    expect(naive4).toBeGreaterThan(efficient4);
+    const svg = await readFile(chart, 'utf8');
+    expect(svg).toContain('<svg');
+    expect(svg).toContain('naive');
+    expect(svg).toContain('batch size');
+  });
+});
+
+describe('a configuration that runs out of memory is reported, and the others still complete', () => {
+  it('wasm: densenet121 at batch 2048 exceeds the 4 GiB heap in its own process', async () => {
+    const { code, stdout } = await cli(['bench', '--backend', 'wasm', '--model', 'densenet121', '--image-size', '64', '--batch', '2,2048', '--mode', 'naive', '--json']);
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout) as { results: Array<{ batch: number; stepPeakBytes: number | null; error?: string }> };
+    const [ok, oom] = report.results;
+    expect(ok.batch).toBe(2);
+    expect(ok.stepPeakBytes).toBeGreaterThan(0);
+    expect(ok.error).toBeUndefined();
+    expect(oom.batch).toBe(2048);
+    expect(oom.stepPeakBytes).toBeNull();
+    expect(oom.error).toMatch(/out of memory on the wasm backend \(the wasm heap stops at 4 GiB\) training densenet121 at batch 2048; try memoryEfficient/);
+  });
+});
