@@ -39,3 +39,20 @@ export { runBenchmark, type BenchmarkOptions, type BenchReport, type BenchResult
 export { findMaxBatch, type MaxBatchOptions, type MaxBatchResult } from './bench/max-batch.js';
 export { forwardFlops, trainingStepFlops } from './bench/flops.js';
 export { OutOfMemoryError, explainOutOfMemory } from './backend/out-of-memory.js';
+export {
+  trainDenseNet,
+  validateTrainOptions,
+  evaluate,
+  TrainingDivergedError,
+  TRAIN_DEFAULTS,
+  type TrainDenseNetOptions,
+  type TrainResult,
+  type TrainDatasets,
+  type TrainBatch,
+  type TrainCallbacks,
+  type EpochMetrics,
+  type BatchMetrics,
+  type BestEpoch,
+} from './train/train.js';
+export { OPTIMIZER_NAMES, type OptimizerName } from './train/optimizers.js';
+export { SCHEDULE_NAMES, type ScheduleName } from './train/schedule.js';

@@ -6,17 +6,18 @@
 import { readFileSync } from 'node:fs';
 import { UsageError } from '../util/errors.js';
 import { stderrLogger } from '../util/logger.js';
-import { benchCommand, BENCH_HELP, type CommandIO } from './commands/bench.js';
-import { maxBatchCommand, MAX_BATCH_HELP } from './commands/max-batch.js';
+import { benchCommand, type CommandIO } from './commands/bench.js';
+import { maxBatchCommand } from './commands/max-batch.js';
 import { registerFileSystemRouter } from '../io/file-system.js';
 
 type Command = (argv: string[], io: CommandIO) => Promise<void>;
 
-const COMMANDS: Record<string, { run: () => Promise<Command>; summary: string; help: string }> = {
-  bench: { run: async () => benchCommand, summary: 'memory and speed of a training step, naive vs memory-efficient', help: BENCH_HELP },
-  'max-batch': { run: async () => maxBatchCommand, summary: 'the largest batch that fits a memory budget', help: MAX_BATCH_HELP },
-  train: { run: async () => (await import('./commands/train.js')).trainCommand, summary: 'train or fine-tune a DenseNet on an image folder', help: 'efficient-densenet train --help' },
-  predict: { run: async () => (await import('./commands/predict.js')).predictCommand, summary: 'top classes of images under a trained model', help: 'efficient-densenet predict --help' },
+// Each command prints its own --help; the commands' modules load only when used.
+const COMMANDS: Record<string, { run: () => Promise<Command>; summary: string }> = {
+  bench: { run: async () => benchCommand, summary: 'memory and speed of a training step, naive vs memory-efficient' },
+  'max-batch': { run: async () => maxBatchCommand, summary: 'the largest batch that fits a memory budget' },
+  train: { run: async () => (await import('./commands/train.js')).trainCommand, summary: 'train or fine-tune a DenseNet on an image folder' },
+  predict: { run: async () => (await import('./commands/predict.js')).predictCommand, summary: 'top classes of images under a trained model' },
 };
 
 function usage(): string {

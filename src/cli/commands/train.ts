@@ -32,7 +32,9 @@ or DIR/<class>/* split per class by --val-split. Progress goes to stderr; the re
   --schedule S          ${SCHEDULE_NAMES.join(' | ')} (default step for sgd, cosine for adam)
   --augment A           ${AUGMENTS.join(' | ')} (default ${TRAIN_DEFAULTS.augment})
   --val-split F         validation fraction per class of an unsplit folder (default ${TRAIN_DEFAULTS.valSplit})
-  --memory-efficient    recompute during backprop instead of storing intermediates
+  --memory-efficient    recompute during backprop instead of storing intermediates (default on the wasm
+                        backend, where it is also the faster mode; off elsewhere)
+  --no-memory-efficient keep every intermediate (torchvision's default)
   --recompute M         ${RECOMPUTE_MODES.join(' | ')}: what memory-efficient mode recomputes (default layer)
   --pretrained PATH     start from a torchvision .safetensors file or a saved tfjs model folder
                         (the classifier is replaced when its number of classes differs)
@@ -59,6 +61,7 @@ export const TRAIN_OPTIONS = {
   augment: { type: 'string' },
   'val-split': { type: 'string' },
   'memory-efficient': { type: 'boolean' },
+  'no-memory-efficient': { type: 'boolean' },
   recompute: { type: 'string' },
   pretrained: { type: 'string' },
   'freeze-features': { type: 'boolean' },
@@ -118,6 +121,7 @@ export async function trainCommand(argv: string[], io: CommandIO): Promise<void>
   const recompute = optional(values.recompute, (v) => choice(v, 'recompute', RECOMPUTE_MODES, 'layer') as RecomputeMode);
   const seed = optional(values.seed, (v) => integer(v, 'seed', { min: 0 }));
   const backend = optional(values.backend, (v) => choice(v, 'backend', TRAIN_BACKENDS, 'auto') as BackendName);
+  if (values['memory-efficient'] && values['no-memory-efficient']) throw new UsageError('--memory-efficient and --no-memory-efficient contradict each other');
   if (valSplit === 1) throw new UsageError(`--val-split must be a number > 0 and < 1, got '${values['val-split']}'`);
 
   const options: TrainDenseNetOptions = {
@@ -132,7 +136,7 @@ export async function trainCommand(argv: string[], io: CommandIO): Promise<void>
     schedule,
     augment,
     valSplit,
-    memoryEfficient: values['memory-efficient'] ? true : undefined,
+    memoryEfficient: values['memory-efficient'] ? true : values['no-memory-efficient'] ? false : undefined,
     recompute,
     pretrained: values.pretrained,
     freezeFeatures: values['freeze-features'] ? true : undefined,
