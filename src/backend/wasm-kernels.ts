@@ -456,7 +456,7 @@ function conv2DBackpropFilter(args: {
 }
 
 // ---------------------------------------------------------------------------
-// Opt-in overrides of slow existing wasm kernels
+// Overrides of slow existing wasm kernels (initBackend('wasm') registers them)
 // ---------------------------------------------------------------------------
 
 /**
@@ -770,7 +770,7 @@ export function registerWasmTrainingKernels(): string[] {
 }
 
 /**
- * Opt-in: replaces wasm kernels that exist but are far slower than the
+ * Replaces wasm kernels that exist but are far slower than the
  * forward pass (Conv2DBackpropInput, MaxPoolGrad, AvgPoolGrad, transposed or
  * batched BatchMatMul) with faster compositions. The originals are kept,
  * used for cases the fast versions do not cover, and restored by

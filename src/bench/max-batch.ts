@@ -4,7 +4,7 @@
  * straight line through batches 1 and 2, then brackets and bisects with real measurements — exact even where
  * the line is only approximately right.
  */
-import type { BenchConfig, BenchResult } from './benchmark.js';
+import type { BenchResult } from './benchmark.js';
 
 export interface MaxBatchOptions {
   /** Bytes the whole step may use: weights, optimizer state, batch and the step's peak. */
@@ -70,4 +70,3 @@ export async function findMaxBatch(options: MaxBatchOptions): Promise<MaxBatchRe
   return { batch: lo, peakBytes: cache.get(lo) ?? null, probes };
 }
 
-export type { BenchConfig };
