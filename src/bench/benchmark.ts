@@ -154,6 +154,19 @@ export function runBenchConfigIsolated(config: BenchConfig, backend: BackendName
   });
 }
 
+/**
+ * Runs one configuration in a child process (isolate) or in this one; a failure becomes the result's error
+ * instead of an exception, so a caller's other configurations still run.
+ */
+export async function runBenchConfigSafely(config: BenchConfig, backend: BackendName, isolate: boolean): Promise<BenchResult> {
+  if (isolate) return runBenchConfigIsolated(config, backend);
+  try {
+    return await runBenchConfig(config);
+  } catch (error) {
+    return failedResult(config, error instanceof Error ? error.message : String(error));
+  }
+}
+
 /** Runs every (mode, batch) configuration; failures are recorded and the others still run. */
 export async function runBenchmark(options: BenchmarkOptions): Promise<BenchReport> {
   const steps = options.steps ?? 1;
@@ -166,16 +179,7 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<BenchRepo
   const results: BenchResult[] = [];
   for (const [index, config] of configs.entries()) {
     options.onStart?.(config, index, configs.length);
-    let result: BenchResult;
-    if (isolate) {
-      result = await runBenchConfigIsolated(config, backend);
-    } else {
-      try {
-        result = await runBenchConfig(config);
-      } catch (error) {
-        result = failedResult(config, error instanceof Error ? error.message : String(error));
-      }
-    }
+    const result = await runBenchConfigSafely(config, backend, isolate);
     results.push(result);
     options.onResult?.(result, index + 1, configs.length);
   }

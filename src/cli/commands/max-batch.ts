@@ -1,6 +1,6 @@
 /** `efficient-densenet max-batch`: the largest batch whose training step fits a memory budget. */
 import { BACKEND_NAMES, initBackend, type BackendName } from '../../backend/index.js';
-import { failedResult, runBenchConfig, runBenchConfigIsolated, type BenchConfig } from '../../bench/benchmark.js';
+import { runBenchConfigSafely, type BenchConfig } from '../../bench/benchmark.js';
 import { MODE_GROUPS, type BenchMode } from '../../bench/config.js';
 import { findMaxBatch } from '../../bench/max-batch.js';
 import { MIN_IMAGE_SIZE, VARIANT_NAMES, type DenseNetVariant } from '../../layers/config.js';
@@ -54,12 +54,7 @@ export async function maxBatchCommand(argv: string[], io: CommandIO): Promise<vo
       const measure = async (batch: number) => {
         const config: BenchConfig = { model, mode, batch, imageSize, numClasses, steps: 1 };
         progress.update(0, `${mode}: batch ${batch} (probe ${++probes})`);
-        if (isolate) return runBenchConfigIsolated(config, backend);
-        try {
-          return await runBenchConfig(config);
-        } catch (error) {
-          return failedResult(config, error instanceof Error ? error.message : String(error));
-        }
+        return runBenchConfigSafely(config, backend, isolate);
       };
       const found = await findMaxBatch({ budgetBytes, measure, maxBatch });
       results.push({ mode, maxBatch: found.batch, peakBytes: found.peakBytes, probes: found.probes });
