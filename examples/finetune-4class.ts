@@ -10,7 +10,8 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { initBackend, stderrLogger, trainDenseNet, writeSyntheticImageFolder, type TrainResult } from 'efficient-densenet-tfjs';
+import { initBackend, stderrLogger } from 'efficient-densenet-tfjs';
+import { trainDenseNet, writeSyntheticImageFolder, type TrainResult } from 'efficient-densenet-tfjs/train';
 
 export interface FinetuneOptions {
   /** An image folder; default: a synthetic 4-class folder drawn first. */

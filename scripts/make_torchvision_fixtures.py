@@ -22,7 +22,7 @@ small/  torchvision.models.densenet.DenseNet(growth_rate=8, block_config=(2, 3),
   config.json
 
 densenet121/  torchvision.models.densenet121(num_classes=4), batch 2 of 64x64 images. Its weights are
-        not stored; they follow this formula (reproduced exactly by src/weights/deterministic.ts). For the
+        not stored; they follow this formula (reproduced exactly by test/helpers/deterministic-weights.ts). For the
         tensor with index t in sorted(state_dict names without num_batches_tracked) and element i in
         row-major PyTorch layout, with all arithmetic on 32-bit unsigned integers mod 2^32:
 
@@ -351,7 +351,7 @@ def make_densenet121():
         'batch': batch,
         'input_layout': 'NCHW',
         'loss': 'mean cross-entropy of train_logits',
-        'weights': 'deterministic formula (see scripts/make_torchvision_fixtures.py, src/weights/deterministic.ts)',
+        'weights': 'deterministic formula (see scripts/make_torchvision_fixtures.py, test/helpers/deterministic-weights.ts)',
         'grad_names': GRAD_NAMES_121,
         'check_names': CHECK_NAMES_121,
         # Per tensor, the sum mod 2^32 of the float32 bit patterns of the generated weights: an exact,

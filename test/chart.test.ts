@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../src/util/errors.js';
-import { type LineChartOptions, renderLineChartSvg } from '../src/bench/chart.js';
+import { type LineChartOptions, renderLineChartSvg } from '../src/charts/line-chart.js';
 
 /** The text content of every <text> element, entities decoded. */
 function texts(svg: string): string[] {

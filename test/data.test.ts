@@ -13,7 +13,8 @@ import {
   imageFolderDataset,
   randomResizedCropBox,
 } from '../src/train/data.js';
-import { createRng, type Sample, scanImageFolder } from '../src/train/image-folder.js';
+import { type Sample, scanImageFolder } from '../src/train/image-folder.js';
+import { createRng } from '../src/util/rng.js';
 import { writeSyntheticImageFolder } from '../src/train/synthetic.js';
 
 let tmp: string;

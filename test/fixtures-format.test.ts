@@ -5,7 +5,7 @@ import {
   classifyTorchvisionTensor,
   deterministicTorchvisionStateDict,
   deterministicTorchvisionTensor,
-} from '../src/weights/deterministic.js';
+} from './helpers/deterministic-weights.js';
 import { encodeSafetensors, readSafetensors, type SafetensorsFile, type SafetensorsTensor } from '../src/weights/safetensors.js';
 
 /**

@@ -3,7 +3,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../src/util/errors.js';
-import { createRng, scanImageFolder, shuffleInPlace } from '../src/train/image-folder.js';
+import { scanImageFolder } from '../src/train/image-folder.js';
+import { createRng, shuffleInPlace } from '../src/util/rng.js';
 
 let tmp: string;
 let counter = 0;

@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { measureTrainingStep } from '../src/bench/measure.js';
+import { measureTrainingStep } from '../src/memory/measure.js';
 import { createDenseNet } from '../src/layers/index.js';
 import type { MemoryMode } from '../src/layers/config.js';
-import { trainStep } from '../src/train/step.js';
+import { trainStep } from '../src/step/step.js';
 import { MODES, modeOptions, tinyDenseNet } from './helpers/models.js';
 
 beforeAll(async () => {

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend/index.js';
 import { runBenchConfig, type BenchConfig } from '../src/bench/benchmark.js';
 import { BENCH_MODES } from '../src/bench/config.js';
-import { measureTrainingStep } from '../src/bench/measure.js';
+import { measureTrainingStep } from '../src/memory/measure.js';
 import { tinyDenseNet } from './helpers/models.js';
 
 afterAll(async () => {

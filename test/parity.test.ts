@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { bottleneckOp, denseBlockOp, denseLayerOp, type DenseLayerParams } from '../src/checkpoint/dense-ops.js';
 import { headOp, stemTailOp, transitionOp } from '../src/checkpoint/stage-ops.js';
 import type { TrainingNorm } from '../src/checkpoint/batch-norm.js';
-import { softmaxCrossEntropy } from '../src/train/step.js';
+import { softmaxCrossEntropy } from '../src/step/loss.js';
 import { MODES, perturbNorms, tinyDenseNet } from './helpers/models.js';
 import { gradientErrors, relativeError, values } from './helpers/tensors.js';
 

@@ -7,19 +7,13 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDenseNet } from '../src/layers/index.js';
 import type { MemoryMode } from '../src/layers/config.js';
-import { softmaxCrossEntropy } from '../src/train/step.js';
+import { softmaxCrossEntropy } from '../src/step/loss.js';
 import { UsageError } from '../src/util/errors.js';
 import type { Logger } from '../src/util/logger.js';
-import { deterministicTorchvisionStateDict } from '../src/weights/deterministic.js';
+import { deterministicTorchvisionStateDict } from './helpers/deterministic-weights.js';
 import { readSafetensors, type SafetensorsFile } from '../src/weights/safetensors.js';
-import {
-  exportTorchvisionStateDict,
-  loadTorchvisionWeights,
-  saveTorchvisionWeights,
-  toTorchvisionLayout,
-  torchvisionNames,
-  type TorchvisionTensor,
-} from '../src/weights/torchvision.js';
+import { loadTorchvisionWeights, saveTorchvisionWeights } from '../src/weights/torchvision.js';
+import { exportTorchvisionStateDict, toTorchvisionLayout, torchvisionNames, type TorchvisionTensor } from '../src/weights/torchvision-names.js';
 import { MODES, modeOptions, perturbNorms } from './helpers/models.js';
 import { relativeError } from './helpers/tensors.js';
 
@@ -582,7 +576,7 @@ describe('loadTorchvisionWeights input checks', () => {
     await expect(loadTorchvisionWeights(model, 42 as unknown as Uint8Array)).rejects.toThrow(/source must be a safetensors file path.*number 42/);
     await expect(loadTorchvisionWeights(model, join(dir, 'nope.safetensors'))).rejects.toThrow(/safetensors file '.*nope\.safetensors': cannot be read/);
     await expect(loadTorchvisionWeights(model, small.weights, { strict: 'yes' as unknown as boolean })).rejects.toThrow(/strict must be true or false/);
-    await expect(loadTorchvisionWeights(model, small.weights, { skipClasifier: true } as never)).rejects.toThrow(/unknown option 'skipClasifier'/);
+    await expect(loadTorchvisionWeights(model, small.weights, { skipClasifier: true } as never)).rejects.toThrow(/unknown loadTorchvisionWeights option 'skipClasifier'/);
     await expect(saveTorchvisionWeights(model, '')).rejects.toThrow(/path must be a non-empty string/);
   });
 });

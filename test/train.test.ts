@@ -12,7 +12,7 @@ import { createDenseNet, type CreateDenseNetOptions } from '../src/layers/densen
 import { writeSyntheticImageFolder } from '../src/train/synthetic.js';
 import { learningRateAt } from '../src/train/schedule.js';
 import { TrainingOptimizer } from '../src/train/optimizers.js';
-import { trainDenseNet, TrainingDivergedError, type BatchMetrics, type TrainDenseNetOptions } from '../src/train/train.js';
+import { trainDenseNet, TrainingDivergedError, type BatchMetrics, type TrainDenseNetOptions } from '../src/train/index.js';
 import { UsageError } from '../src/util/errors.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -52,8 +52,8 @@ async function snapshot(dir: string): Promise<Record<string, string>> {
   return out;
 }
 
-async function checkpointFiles(outDir: string): Promise<{ epoch: number; weights: Buffer; optimizer: Buffer }> {
-  const pointer = JSON.parse(await fs.readFile(path.join(outDir, 'checkpoint.json'), 'utf8')) as { epoch: number; dir: string };
+async function snapshotFiles(outDir: string): Promise<{ epoch: number; weights: Buffer; optimizer: Buffer }> {
+  const pointer = JSON.parse(await fs.readFile(path.join(outDir, 'snapshot.json'), 'utf8')) as { epoch: number; dir: string };
   const dir = path.join(outDir, pointer.dir);
   return { epoch: pointer.epoch, weights: await fs.readFile(path.join(dir, 'weights.bin')), optimizer: await fs.readFile(path.join(dir, 'optimizer.bin')) };
 }
@@ -93,7 +93,7 @@ describe('trainDenseNet', () => {
     // Adam + cosine by default: the rate falls within the run.
     expect(result.history[2]!.lr).toBeLessThan(result.history[0]!.lr);
     const files = await fs.readdir(uninterrupted);
-    for (const f of ['checkpoint.json', 'checkpoints', 'model.json', 'weights.bin', 'classes.json', 'history.json', 'metrics.csv', 'loss.svg', 'accuracy.svg']) {
+    for (const f of ['snapshot.json', 'snapshots', 'model.json', 'weights.bin', 'classes.json', 'history.json', 'metrics.csv', 'loss.svg', 'accuracy.svg']) {
       expect(files).toContain(f);
     }
     expect(JSON.parse(await fs.readFile(path.join(uninterrupted, 'classes.json'), 'utf8'))).toEqual(['circle', 'square', 'triangle']);
@@ -101,7 +101,7 @@ describe('trainDenseNet', () => {
     expect(csv[0]).toBe('epoch,lr,train_loss,train_accuracy,val_loss,val_accuracy,train_images,seconds,images_per_second');
     expect(csv).toHaveLength(4);
     expect(await fs.readFile(path.join(uninterrupted, 'loss.svg'), 'utf8')).toContain('<svg');
-    expect(await fs.readdir(path.join(uninterrupted, 'checkpoints'))).toEqual(['epoch-0003']);
+    expect(await fs.readdir(path.join(uninterrupted, 'snapshots'))).toEqual(['epoch-0003']);
     const best = await tf.loadLayersModel(fileSystemHandler(uninterrupted));
     expect(best.outputs[0]!.shape).toEqual([null, 3]);
     best.dispose();
@@ -121,13 +121,13 @@ describe('trainDenseNet', () => {
       }),
     );
     await expect(crash).rejects.toThrow('simulated crash');
-    expect((await checkpointFiles(crashed)).epoch).toBe(1);
+    expect((await snapshotFiles(crashed)).epoch).toBe(1);
     const resumed = await trainDenseNet({ outDir: crashed, resume: true, data });
     expect(resumed.history.map((h) => h.epoch)).toEqual([1, 2, 3]);
     expect(resumed.seed).toBe(5);
     resumed.model.dispose();
-    const a = await checkpointFiles(uninterrupted);
-    const b = await checkpointFiles(crashed);
+    const a = await snapshotFiles(uninterrupted);
+    const b = await snapshotFiles(crashed);
     expect(b.epoch).toBe(3);
     expect(b.weights.equals(a.weights)).toBe(true);
     expect(b.optimizer.equals(a.optimizer)).toBe(true);
@@ -143,7 +143,7 @@ describe('trainDenseNet', () => {
         batchDelayMs: resume ? 0 : 150,
         train: { ...tinyRun({ outDir }), ...(resume ? { resume: true } : {}) },
       });
-    // Killed on its 2nd batch of epoch 2: the checkpoint of epoch 1 exists, epoch 2 is half done.
+    // Killed on its 2nd batch of epoch 2: the snapshot of epoch 1 exists, epoch 2 is half done.
     const first = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/train-child.ts', child(false)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     first.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -169,7 +169,7 @@ describe('trainDenseNet', () => {
     });
     expect(killedAt, stderr).toEqual({ epoch: 2, batch: 2 });
     expect(signal).toBe('SIGKILL');
-    expect((await checkpointFiles(outDir)).epoch).toBe(1);
+    expect((await snapshotFiles(outDir)).epoch).toBe(1);
 
     const second = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/train-child.ts', child(true)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -183,8 +183,8 @@ describe('trainDenseNet', () => {
     expect(events[0]).toMatchObject({ epoch: 2, batch: 1 });
     expect(events[events.length - 1]).toMatchObject({ done: true, epochs: 3 });
 
-    const a = await checkpointFiles(uninterrupted);
-    const b = await checkpointFiles(outDir);
+    const a = await snapshotFiles(uninterrupted);
+    const b = await snapshotFiles(outDir);
     expect(b.epoch).toBe(3);
     expect(b.weights.equals(a.weights)).toBe(true);
     expect(b.optimizer.equals(a.optimizer)).toBe(true);
@@ -223,8 +223,8 @@ describe('trainDenseNet', () => {
     await expectUsageError(trainDenseNet(tinyRun({ numClasses: 5 })), 'numClasses is 5', '3 class folders');
     await expectUsageError(trainDenseNet(tinyRun({ data: textOnly })), 'holds no images', 'other file');
     await expectUsageError(trainDenseNet(tinyRun({ imageSize: 16 })), 'imageSize', '≥ 32', '16');
-    await expectUsageError(trainDenseNet(tinyRun({ batchSize: 0 })), 'batchSize', '≥ 1');
-    await expectUsageError(trainDenseNet(tinyRun({ epochs: 0 })), 'epochs', '≥ 1');
+    await expectUsageError(trainDenseNet(tinyRun({ batchSize: 0 })), 'batchSize', 'positive integer');
+    await expectUsageError(trainDenseNet(tinyRun({ epochs: 0 })), 'epochs', 'positive integer');
     await expectUsageError(trainDenseNet(tinyRun({ optimizer: 'rmsprop' as 'adam' })), 'optimizer must be one of sgd, adam', 'rmsprop');
     await expectUsageError(trainDenseNet(tinyRun({ model: 'densenet99' as 'densenet121' })), 'model must be one of', 'densenet99');
     await expectUsageError(trainDenseNet(tinyRun({ model: { ...TINY, growthRate: 0 } })), 'growthRate');
@@ -241,7 +241,7 @@ describe('trainDenseNet', () => {
     await fs.writeFile(path.join(outDir, 'sentinel.txt'), 'keep me');
     const before = await snapshot(outDir);
     expect(Object.keys(before)).toContain('sentinel.txt');
-    expect(Object.keys(before)).toContain('checkpoint.json');
+    expect(Object.keys(before)).toContain('snapshot.json');
 
     await expectUsageError(trainDenseNet(tinyRun({ outDir })), 'already holds training output', 'resume', 'overwrite');
     await expectUsageError(trainDenseNet(tinyRun({ outDir, batchSize: 0 })), 'batchSize');
@@ -252,15 +252,15 @@ describe('trainDenseNet', () => {
     expect(await snapshot(outDir)).toEqual(before);
   });
 
-  it('stops on a non-finite loss with a clear message and keeps the last good checkpoint', async () => {
-    // lr 1e10: the weights blow up within a few steps, before any checkpoint.
+  it('stops on a non-finite loss with a clear message and keeps the last good snapshot', async () => {
+    // lr 1e10: the weights blow up within a few steps, before any snapshot.
     const exploded = path.join(tmp, 'exploded');
     const diverged = await trainDenseNet(tinyRun({ outDir: exploded, optimizer: 'sgd', lr: 1e10, epochs: 3 })).catch((e: unknown) => e);
     expect(diverged).toBeInstanceOf(TrainingDivergedError);
     expect((diverged as Error).message).toMatch(/training diverged: the loss became (NaN|Infinity|-Infinity) at epoch \d, batch \d/);
     expect((diverged as Error).message).toContain('learning rate 10000000000');
 
-    // A NaN written into the model after epoch 1's checkpoint: epoch 2 diverges, epoch 1's checkpoint stays.
+    // A NaN written into the model after epoch 1's snapshot: epoch 2 diverges, epoch 1's snapshot stays.
     const outDir = path.join(tmp, 'poisoned');
     const model = createDenseNet({ ...TINY, numClasses: 3, inputShape: [32, 32, 3], seed: 5 });
     const error = await trainDenseNet(
@@ -279,8 +279,8 @@ describe('trainDenseNet', () => {
     ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TrainingDivergedError);
     expect((error as Error).message).toContain('at epoch 2, batch 1');
-    expect((error as Error).message).toContain(`the last good checkpoint (epoch 1) is kept in ${outDir}`);
-    const kept = await checkpointFiles(outDir);
+    expect((error as Error).message).toContain(`the last good snapshot (epoch 1) is kept in ${outDir}`);
+    const kept = await snapshotFiles(outDir);
     expect(kept.epoch).toBe(1);
     const weights = new Float32Array(kept.weights.buffer, kept.weights.byteOffset, kept.weights.byteLength / 4);
     expect(weights.every(Number.isFinite)).toBe(true);

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend/index.js';
-import { softmaxCrossEntropy } from '../src/train/step.js';
+import { softmaxCrossEntropy } from '../src/step/loss.js';
 import { MODES, perturbNorms, tinyDenseNet } from './helpers/models.js';
 import { gradientErrors, values } from './helpers/tensors.js';
 import type { MemoryMode } from '../src/layers/config.js';

@@ -13,7 +13,7 @@ import { silentLogger, type Logger } from '../util/logger.js';
 import { UsageError } from '../util/errors.js';
 import { META_BACKEND_NAME, META_WASM_BACKEND_NAME, registerMetaBackend, registerMetaWasmTrainingKernels } from './meta.js';
 import { registerWasmFastOverrides, registerWasmTrainingKernels } from './wasm-kernels.js';
-import { setNativeFileSystem } from '../io/file-system.js';
+import { registerFileSystemRouter, setNativeFileSystem } from '../io/file-system.js';
 
 export const BACKEND_NAMES = ['auto', 'tensorflow', 'wasm', 'cpu', 'meta', 'meta-wasm'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
@@ -60,7 +60,8 @@ async function activate(name: ResolvedBackend): Promise<void> {
 /**
  * Selects and readies a backend; returns its name. With no name, the environment variable
  * EFFICIENT_DENSENET_BACKEND decides, else 'auto'. A named backend that cannot load throws an Error
- * saying what to install.
+ * saying what to install. Also registers the training kernels we add to a backend and the file://
+ * model handlers: importing the package changes nothing; this call is where set-up happens.
  */
 export async function initBackend(name?: BackendName | string, options: InitBackendOptions = {}): Promise<ResolvedBackend> {
   const logger = options.logger ?? silentLogger;
@@ -71,6 +72,8 @@ export async function initBackend(name?: BackendName | string, options: InitBack
   }
   // tfjs prints banners and warnings through console unless in production mode; the library must not.
   tf.env().set('PROD', true);
+  // model.save('file://…') / tf.loadLayersModel('file://…') on every backend, not only tfjs-node's.
+  registerFileSystemRouter();
   tf.env().set('CHECK_COMPUTATION_FOR_ERRORS', false);
 
   if (requested === 'tensorflow' || requested === 'auto') {

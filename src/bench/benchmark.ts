@@ -10,11 +10,11 @@ import { fileURLToPath } from 'node:url';
 import { explainOutOfMemory } from '../backend/out-of-memory.js';
 import { initBackend, type BackendName } from '../backend/index.js';
 import { BUILDERS } from '../layers/densenet.js';
-import { VARIANTS, type DenseNetVariant } from '../layers/config.js';
-import { backendPeakBytes } from './backend-memory.js';
-import { modelOptionsFor, type BenchMode } from './config.js';
+import { memoryModeOptions, VARIANTS, type DenseNetVariant } from '../layers/config.js';
+import { backendPeakBytes } from '../memory/backend-memory.js';
+import type { BenchMode } from './config.js';
 import { trainingStepFlops } from './flops.js';
-import { measureTrainingStep } from './measure.js';
+import { measureTrainingStep } from '../memory/measure.js';
 
 export interface BenchConfig {
   model: DenseNetVariant;
@@ -72,7 +72,7 @@ export interface BenchmarkOptions {
 
 /** Runs one configuration in this process on the current backend. */
 export async function runBenchConfig(config: BenchConfig): Promise<BenchResult> {
-  const modeOptions = modelOptionsFor(config.mode);
+  const modeOptions = memoryModeOptions(config.mode);
   const model = BUILDERS[config.model]({ numClasses: config.numClasses, inputShape: [config.imageSize, config.imageSize, 3], ...modeOptions, seed: 1 });
   try {
     const m = await measureTrainingStep({ model, batchSize: config.batch, steps: config.steps, seed: 1 });

@@ -1,29 +1,18 @@
-/** The memory modes as the benchmarks and the CLI name them, and what each means for the model. */
+/** The memory modes the benchmarks and the CLI run (the model's own names), and the CLI's groups of them. */
 import type { MemoryMode } from '../layers/config.js';
 
-export const BENCH_MODES = ['naive', 'bottleneck', 'efficient'] as const;
-export type BenchMode = (typeof BENCH_MODES)[number];
+export const BENCH_MODES: readonly MemoryMode[] = ['naive', 'bottleneck', 'layer'];
+export type BenchMode = MemoryMode;
 
-/** CLI groups: `both` = naive + efficient, `all` = every mode. */
-export const MODE_GROUPS: Record<string, BenchMode[]> = {
+/**
+ * What `--mode` accepts: a mode, `efficient` (what `memoryEfficient: true` means by default, i.e. `layer`;
+ * the name earlier versions used), `both` = naive + layer, `all` = every mode.
+ */
+export const MODE_GROUPS: Record<string, readonly BenchMode[]> = {
   naive: ['naive'],
   bottleneck: ['bottleneck'],
-  efficient: ['efficient'],
-  both: ['naive', 'efficient'],
-  all: ['naive', 'bottleneck', 'efficient'],
+  layer: ['layer'],
+  efficient: ['layer'],
+  both: ['naive', 'layer'],
+  all: BENCH_MODES,
 };
-
-export function modelOptionsFor(mode: BenchMode): { memoryEfficient: boolean; recompute: 'layer' | 'bottleneck' } {
-  switch (mode) {
-    case 'naive':
-      return { memoryEfficient: false, recompute: 'layer' };
-    case 'bottleneck':
-      return { memoryEfficient: true, recompute: 'bottleneck' };
-    case 'efficient':
-      return { memoryEfficient: true, recompute: 'layer' };
-  }
-}
-
-export function benchModeOf(mode: MemoryMode): BenchMode {
-  return mode === 'layer' ? 'efficient' : mode;
-}

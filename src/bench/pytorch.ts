@@ -9,10 +9,18 @@ import type { BenchMode } from './config.js';
 
 const run = promisify(execFile);
 
+/** PyTorch's two modes: plain, and `memory_efficient=True` (its bottleneck recomputation). */
+export type PyTorchMode = 'naive' | 'efficient';
+
 export interface PyTorchTiming {
-  mode: BenchMode;
+  mode: PyTorchMode;
   batch: number;
   msPerStep: number;
+}
+
+/** The PyTorch mode a tfjs mode is compared with: every recomputing mode against `memory_efficient=True`. */
+export function pytorchModeFor(mode: BenchMode): PyTorchMode {
+  return mode === 'naive' ? 'naive' : 'efficient';
 }
 
 const SCRIPT = fileURLToPath(new URL('../../python/pytorch_step.py', import.meta.url));
@@ -41,7 +49,7 @@ export async function timePyTorch(options: {
   numClasses: number;
 }): Promise<PyTorchTiming[]> {
   // PyTorch's memory_efficient=True is the bottleneck recomputation; our 'efficient' is compared against it too.
-  const modes = [...new Set(options.modes.map((m) => (m === 'naive' ? 'naive' : 'efficient')))];
+  const modes = [...new Set(options.modes.map(pytorchModeFor))];
   const { stdout } = await run(
     options.python,
     [SCRIPT, options.model, String(options.imageSize), options.batches.join(','), modes.join(','), String(options.steps), String(options.threads), String(options.numClasses)],

@@ -15,7 +15,7 @@ interface TapeState {
  * ends, which would leave the enclosing backward without its tape ("reading 'forEach'" of null) and leak the
  * enclosing tape's saved tensors; the enclosing tape is put back afterwards.
  */
-export function withIsolatedTape<T>(fn: () => T): T {
+function withIsolatedTape<T>(fn: () => T): T {
   const state = tf.engine().state as unknown as TapeState;
   const outerTape = state.activeTape;
   try {

@@ -8,7 +8,6 @@ import { UsageError } from '../util/errors.js';
 import { stderrLogger } from '../util/logger.js';
 import { benchCommand, type CommandIO } from './commands/bench.js';
 import { maxBatchCommand } from './commands/max-batch.js';
-import { registerFileSystemRouter } from '../io/file-system.js';
 
 type Command = (argv: string[], io: CommandIO) => Promise<void>;
 
@@ -51,7 +50,6 @@ export async function main(argv: string[]): Promise<number> {
     }
     const command = COMMANDS[name];
     if (!command) throw new UsageError(`unknown command '${name}'; commands: ${Object.keys(COMMANDS).join(', ')}`);
-    registerFileSystemRouter();
     await (await command.run())(rest, io);
     return 0;
   } catch (error) {

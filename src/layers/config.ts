@@ -2,6 +2,8 @@
  * Every number that defines a DenseNet, in one place (torchvision's `DenseNet.__init__` arguments, in NHWC),
  * and the checks that run before a single tensor is allocated.
  */
+import { UsageError } from '../util/errors.js';
+import { boolean, finiteNumber, integer, knownKeys, nonEmptyString, plainObject, withoutUndefined } from '../util/validate.js';
 
 /** How a dense layer trades compute for memory during backprop. */
 export type RecomputeMode = 'layer' | 'bottleneck';
@@ -75,30 +77,35 @@ export function memoryModeOf(memoryEfficient: boolean, recompute: RecomputeMode)
   return memoryEfficient ? recompute : 'naive';
 }
 
-function isPositiveInteger(value: unknown): value is number {
-  return typeof value === 'number' && Number.isInteger(value) && value > 0;
+/** The model options that give a memory mode (the inverse of memoryModeOf). */
+export function memoryModeOptions(mode: MemoryMode): { memoryEfficient: boolean; recompute: RecomputeMode } {
+  return mode === 'naive' ? { memoryEfficient: false, recompute: 'layer' } : { memoryEfficient: true, recompute: mode };
 }
 
 export function validateRecompute(recompute: unknown): RecomputeMode {
   if (recompute !== 'layer' && recompute !== 'bottleneck') {
-    throw new Error(`recompute must be 'layer' or 'bottleneck', got ${JSON.stringify(recompute)}`);
+    throw new UsageError(`recompute must be 'layer' or 'bottleneck', got ${JSON.stringify(recompute)}`);
   }
   return recompute;
+}
+
+export function validateDropRate(dropRate: unknown, name = 'dropRate'): number {
+  return finiteNumber(name, dropRate, (v) => v >= 0 && v < 1, 'a number in [0, 1)') as number;
 }
 
 /** Validates an input shape [height, width, channels] (NHWC without the batch). */
 export function validateInputShape(inputShape: unknown): [number | null, number | null, number] {
   if (!Array.isArray(inputShape) || inputShape.length !== 3) {
-    throw new Error(`inputShape must be [height, width, 3] (NHWC without the batch), got ${JSON.stringify(inputShape)}`);
+    throw new UsageError(`inputShape must be [height, width, 3] (NHWC without the batch), got ${JSON.stringify(inputShape)}`);
   }
   const [height, width, channels] = inputShape as unknown[];
   if (channels !== 3) {
-    throw new Error(`inputShape must have 3 channels (RGB, NHWC), got ${JSON.stringify(channels)}`);
+    throw new UsageError(`inputShape must have 3 channels (RGB, NHWC), got ${JSON.stringify(channels)}`);
   }
   for (const [label, size] of [['height', height], ['width', width]] as const) {
     if (size === null) continue;
-    if (!isPositiveInteger(size) || size < MIN_IMAGE_SIZE) {
-      throw new Error(`inputShape ${label} must be an integer ≥ ${MIN_IMAGE_SIZE} or null (variable size), got ${JSON.stringify(size)}`);
+    if (typeof size !== 'number' || !Number.isInteger(size) || size < MIN_IMAGE_SIZE) {
+      throw new UsageError(`inputShape ${label} must be an integer ≥ ${MIN_IMAGE_SIZE} or null (variable size), got ${JSON.stringify(size)}`);
     }
   }
   return [height as number | null, width as number | null, 3];
@@ -106,40 +113,18 @@ export function validateInputShape(inputShape: unknown): [number | null, number 
 
 /** Fills defaults and checks every field, naming the offending one; throws before any tensor exists. */
 export function resolveConfig(options: DenseNetOptions = {}): DenseNetConfig {
-  if (options === null || typeof options !== 'object') {
-    throw new Error(`DenseNet options must be an object, got ${JSON.stringify(options)}`);
-  }
-  const known = new Set(Object.keys(DEFAULT_CONFIG));
-  for (const key of Object.keys(options)) {
-    if (!known.has(key)) {
-      throw new Error(`unknown DenseNet option '${key}'; allowed: ${[...known].join(', ')}`);
-    }
-  }
-  const config: DenseNetConfig = { ...DEFAULT_CONFIG, ...stripUndefined(options) };
+  knownKeys('DenseNet', plainObject('DenseNet options', options), Object.keys(DEFAULT_CONFIG));
+  const config: DenseNetConfig = { ...DEFAULT_CONFIG, ...withoutUndefined(options) };
   const { blockConfig } = config;
-  if (!Array.isArray(blockConfig) || blockConfig.length === 0 || !blockConfig.every(isPositiveInteger)) {
-    throw new Error(`blockConfig must be a non-empty array of positive integers (layers per dense block), got ${JSON.stringify(blockConfig)}`);
+  if (!Array.isArray(blockConfig) || blockConfig.length === 0 || !blockConfig.every((n) => Number.isInteger(n) && n > 0)) {
+    throw new UsageError(`blockConfig must be a non-empty array of positive integers (layers per dense block), got ${JSON.stringify(blockConfig)}`);
   }
-  for (const key of ['growthRate', 'numInitFeatures', 'bnSize', 'numClasses'] as const) {
-    if (!isPositiveInteger(config[key])) {
-      throw new Error(`${key} must be a positive integer, got ${JSON.stringify(config[key])}`);
-    }
-  }
-  if (typeof config.dropRate !== 'number' || !(config.dropRate >= 0 && config.dropRate < 1)) {
-    throw new Error(`dropRate must be a number in [0, 1), got ${JSON.stringify(config.dropRate)}`);
-  }
-  if (typeof config.memoryEfficient !== 'boolean') {
-    throw new Error(`memoryEfficient must be true or false, got ${JSON.stringify(config.memoryEfficient)}`);
-  }
+  for (const key of ['growthRate', 'numInitFeatures', 'bnSize', 'numClasses'] as const) integer(key, config[key]);
+  validateDropRate(config.dropRate);
+  boolean('memoryEfficient', config.memoryEfficient);
   validateRecompute(config.recompute);
   config.inputShape = validateInputShape(config.inputShape);
-  if (typeof config.name !== 'string' || config.name.length === 0) {
-    throw new Error(`name must be a non-empty string, got ${JSON.stringify(config.name)}`);
-  }
+  nonEmptyString('name', config.name);
   config.blockConfig = [...blockConfig];
   return config;
-}
-
-function stripUndefined<T extends object>(options: T): Partial<T> {
-  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<T>;
 }

@@ -5,8 +5,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { denseBlockOp } from '../checkpoint/dense-ops.js';
-import type { RecomputeMode } from './config.js';
-import { DenseLayer, validateDropRate } from './dense-layer.js';
+import { validateDropRate, type RecomputeMode } from './config.js';
+import { integer } from '../util/validate.js';
+import { DenseLayer } from './dense-layer.js';
 import { seedFor } from './initializers.js';
 import { MemoryModeLayer, singleInput, singleShape, type Kwargs, type LayerArgs, type MemoryModeArgs, type Shape } from './memory-mode-layer.js';
 
@@ -31,13 +32,10 @@ export class DenseBlock extends MemoryModeLayer {
 
   constructor(args: DenseBlockArgs) {
     super(args);
-    if (!Number.isInteger(args.numLayers) || args.numLayers <= 0) {
-      throw new Error(`DenseBlock: numLayers must be a positive integer, got ${JSON.stringify(args.numLayers)}`);
-    }
-    this.numLayers = args.numLayers;
-    this.growthRate = args.growthRate;
-    this.bnSize = args.bnSize ?? 4;
-    this.dropRate = validateDropRate(args.dropRate ?? 0, 'DenseBlock');
+    this.numLayers = integer('DenseBlock: numLayers', args.numLayers ?? NaN) as number;
+    this.growthRate = integer('DenseBlock: growthRate', args.growthRate ?? NaN) as number;
+    this.bnSize = integer('DenseBlock: bnSize', args.bnSize ?? 4) as number;
+    this.dropRate = validateDropRate(args.dropRate ?? 0, 'DenseBlock: dropRate');
     this.denseLayers = Array.from({ length: this.numLayers }, (_, i) =>
       new DenseLayer({
         name: `denselayer${i + 1}`,

@@ -5,6 +5,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { inferenceBnRelu, naiveBnRelu } from '../checkpoint/batch-norm.js';
 import { bottleneckOp, conv1x1, denseLayerOp, dropoutMask, type DenseLayerParams } from '../checkpoint/dense-ops.js';
+import { integer } from '../util/validate.js';
+import { validateDropRate } from './config.js';
 import { kaimingNormal, seedFor } from './initializers.js';
 import { MemoryModeLayer, type Kwargs, type LayerArgs, type MemoryModeArgs, type Shape } from './memory-mode-layer.js';
 import { NormWeights, type LayerVariable } from './norm.js';
@@ -23,20 +25,6 @@ export interface DenseLayerArgs extends LayerArgs, MemoryModeArgs {
   nested?: boolean;
 }
 
-function positiveInteger(value: unknown, label: string, layer: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
-    throw new Error(`${layer}: ${label} must be a positive integer, got ${JSON.stringify(value)}`);
-  }
-  return value;
-}
-
-export function validateDropRate(value: unknown, layer: string): number {
-  if (typeof value !== 'number' || !(value >= 0 && value < 1)) {
-    throw new Error(`${layer}: dropRate must be a number in [0, 1), got ${JSON.stringify(value)}`);
-  }
-  return value;
-}
-
 export class DenseLayer extends MemoryModeLayer {
   static className = 'DenseLayer';
   readonly growthRate: number;
@@ -50,9 +38,9 @@ export class DenseLayer extends MemoryModeLayer {
 
   constructor(args: DenseLayerArgs) {
     super(args);
-    this.growthRate = positiveInteger(args.growthRate, 'growthRate', 'DenseLayer');
-    this.bnSize = positiveInteger(args.bnSize ?? 4, 'bnSize', 'DenseLayer');
-    this.dropRate = validateDropRate(args.dropRate ?? 0, 'DenseLayer');
+    this.growthRate = integer('DenseLayer: growthRate', args.growthRate ?? NaN) as number;
+    this.bnSize = integer('DenseLayer: bnSize', args.bnSize ?? 4) as number;
+    this.dropRate = validateDropRate(args.dropRate ?? 0, 'DenseLayer: dropRate');
     this.nested = args.nested ?? false;
   }
 

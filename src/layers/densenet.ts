@@ -18,6 +18,8 @@ import { linearUniform, seedFor } from './initializers.js';
 import { MemoryModeLayer } from './memory-mode-layer.js';
 import { Stem } from './stem.js';
 import { Transition } from './transition.js';
+import { UsageError } from '../util/errors.js';
+import { boolean, integer } from '../util/validate.js';
 
 export interface CreateDenseNetOptions extends DenseNetOptions {
   /** Seed for weight initialisation (same seed, same weights); unseeded when absent. */
@@ -27,9 +29,7 @@ export interface CreateDenseNetOptions extends DenseNetOptions {
 /** Builds a DenseNet from a configuration; every field is validated before any tensor is allocated. */
 export function createDenseNet(options: CreateDenseNetOptions = {}): tf.LayersModel {
   const { seed, ...rest } = options ?? {};
-  if (seed !== undefined && !Number.isInteger(seed)) {
-    throw new Error(`seed must be an integer, got ${JSON.stringify(seed)}`);
-  }
+  integer('seed', seed, Number.MIN_SAFE_INTEGER);
   const config = resolveConfig(rest);
   return buildDenseNet(config, seed);
 }
@@ -73,7 +73,7 @@ export type VariantOptions = Omit<CreateDenseNetOptions, 'growthRate' | 'blockCo
 function variant(name: DenseNetVariant, options: VariantOptions = {}): tf.LayersModel {
   for (const fixed of ['growthRate', 'blockConfig', 'numInitFeatures'] as const) {
     if (options && fixed in options) {
-      throw new Error(`${name}: ${fixed} is fixed by the architecture; use createDenseNet for a custom configuration`);
+      throw new UsageError(`${name}: ${fixed} is fixed by the architecture; use createDenseNet for a custom configuration`);
     }
   }
   return createDenseNet({ name, ...options, ...VARIANTS[name] });
@@ -100,9 +100,7 @@ export const BUILDERS: Record<DenseNetVariant, (options?: VariantOptions) => tf.
  * weights, running statistics and optimizer state are untouched. Returns how many layers were switched.
  */
 export function setMemoryEfficient(model: tf.LayersModel, memoryEfficient: boolean, recompute?: RecomputeMode): number {
-  if (typeof memoryEfficient !== 'boolean') {
-    throw new Error(`setMemoryEfficient: memoryEfficient must be true or false, got ${JSON.stringify(memoryEfficient)}`);
-  }
+  boolean('setMemoryEfficient: memoryEfficient', memoryEfficient ?? null);
   if (recompute !== undefined) validateRecompute(recompute);
   const layers = model.layers.filter((layer): layer is MemoryModeLayer => layer instanceof MemoryModeLayer);
   for (const layer of layers) layer.setMemoryMode(memoryEfficient, recompute);

@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { memoryModeOf, validateRecompute, type MemoryMode, type RecomputeMode } from './config.js';
 import type { AddWeight } from './norm.js';
+import { boolean } from '../util/validate.js';
 
 export type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
 export type Shape = Array<number | null>;
@@ -26,10 +27,7 @@ export abstract class MemoryModeLayer extends tf.layers.Layer {
 
   constructor(args: LayerArgs & MemoryModeArgs) {
     super(args);
-    if (args.memoryEfficient !== undefined && typeof args.memoryEfficient !== 'boolean') {
-      throw new Error(`${this.getClassName()}: memoryEfficient must be true or false, got ${JSON.stringify(args.memoryEfficient)}`);
-    }
-    this.memoryEfficient = args.memoryEfficient ?? false;
+    this.memoryEfficient = boolean(`${this.getClassName()}: memoryEfficient`, args.memoryEfficient) ?? false;
     this.recompute = validateRecompute(args.recompute ?? 'layer');
     this.seed = args.seed;
   }

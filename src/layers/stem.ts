@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { inferenceBnRelu, naiveBnRelu } from '../checkpoint/batch-norm.js';
 import { stemPool, stemTailOp, STEM_POOL } from '../checkpoint/stage-ops.js';
+import { integer } from '../util/validate.js';
 import { kaimingNormal, seedFor } from './initializers.js';
 import { MemoryModeLayer, singleInput, singleShape, type Kwargs, type LayerArgs, type MemoryModeArgs, type Shape } from './memory-mode-layer.js';
 import { NormWeights, type LayerVariable } from './norm.js';
@@ -34,10 +35,7 @@ export class Stem extends MemoryModeLayer {
 
   constructor(args: StemArgs) {
     super(args);
-    if (!Number.isInteger(args.filters) || args.filters <= 0) {
-      throw new Error(`Stem: filters must be a positive integer, got ${JSON.stringify(args.filters)}`);
-    }
-    this.filters = args.filters;
+    this.filters = integer('Stem: filters', args.filters ?? NaN) as number;
   }
 
   override build(inputShape: Shape | Shape[]): void {

@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { inferenceBnRelu, naiveBnRelu } from '../checkpoint/batch-norm.js';
 import { conv1x1 } from '../checkpoint/dense-ops.js';
 import { transitionOp, transitionPool } from '../checkpoint/stage-ops.js';
+import { integer } from '../util/validate.js';
 import { kaimingNormal, seedFor } from './initializers.js';
 import { MemoryModeLayer, singleInput, singleShape, type Kwargs, type LayerArgs, type MemoryModeArgs, type Shape } from './memory-mode-layer.js';
 import { NormWeights, type LayerVariable } from './norm.js';
@@ -23,10 +24,7 @@ export class Transition extends MemoryModeLayer {
 
   constructor(args: TransitionArgs) {
     super(args);
-    if (!Number.isInteger(args.outputChannels) || args.outputChannels <= 0) {
-      throw new Error(`Transition: outputChannels must be a positive integer, got ${JSON.stringify(args.outputChannels)}`);
-    }
-    this.outputChannels = args.outputChannels;
+    this.outputChannels = integer('Transition: outputChannels', args.outputChannels ?? NaN) as number;
   }
 
   override build(inputShape: Shape | Shape[]): void {

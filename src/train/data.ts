@@ -4,7 +4,8 @@ import * as tfd from '@tensorflow/tfjs-data';
 import sharp, { type Sharp } from 'sharp';
 import { UsageError } from '../util/errors.js';
 import { type Logger, silentLogger } from '../util/logger.js';
-import { createRng, deriveSeed, type Rng, type Sample, shuffleInPlace } from './image-folder.js';
+import { createRng, deriveSeed, type Rng, shuffleInPlace } from '../util/rng.js';
+import type { Sample } from './image-folder.js';
 
 /**
  * Training-time augmentation.

@@ -1,10 +1,10 @@
 /**
  * The optimizers `trainDenseNet` offers, with PyTorch's semantics where tfjs differs: coupled weight decay
  * added to the gradient of every parameter before the update (torch.optim.SGD/Adam `weight_decay`), a
- * learning rate that can change between steps, and state that round-trips bit-exactly through a checkpoint.
+ * learning rate that can change between steps, and state that round-trips bit-exactly through a snapshot.
  */
 import * as tf from '@tensorflow/tfjs';
-import { UsageError } from '../util/errors.js';
+import { countCorrect, softmaxCrossEntropy } from '../step/loss.js';
 
 export type OptimizerName = 'sgd' | 'adam';
 
@@ -38,13 +38,6 @@ interface AdamInternals {
 
 const ADAM_ACC_BETA1 = 'adam/accBeta1';
 const ADAM_ACC_BETA2 = 'adam/accBeta2';
-
-export function validateOptimizerName(name: unknown): OptimizerName {
-  if (!(OPTIMIZER_NAMES as readonly unknown[]).includes(name)) {
-    throw new UsageError(`optimizer must be one of ${OPTIMIZER_NAMES.join(', ')}; got ${JSON.stringify(name)}`);
-  }
-  return name as OptimizerName;
-}
 
 export class TrainingOptimizer {
   readonly settings: OptimizerSettings;
@@ -86,7 +79,7 @@ export class TrainingOptimizer {
     const { value, grads } = tf.variableGrads(() => {
       const logits = logitsOf();
       correct = tf.keep(countCorrect(logits, ys));
-      return tf.mean(tf.neg(tf.sum(tf.mul(ys, tf.logSoftmax(logits)), -1))) as tf.Scalar;
+      return softmaxCrossEntropy(ys, logits);
     }, variables);
     const wd = this.settings.weightDecay;
     const decayed: tf.NamedTensorMap = {};
@@ -137,8 +130,4 @@ export class TrainingOptimizer {
   dispose(): void {
     this.optimizer.dispose();
   }
-}
-
-function countCorrect(logits: tf.Tensor, ys: tf.Tensor): tf.Scalar {
-  return tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(logits, -1), tf.argMax(ys, -1)), 'float32')) as tf.Scalar);
 }

@@ -2,7 +2,6 @@
  * Learning-rate schedules as pure functions of the position in training, so a resumed run sets exactly the
  * rate the uninterrupted run would have set at the same step.
  */
-import { UsageError } from '../util/errors.js';
 
 /**
  * - 'step': the DenseNet paper's (and torchvision's CIFAR/ImageNet recipes'): the base rate, divided by 10
@@ -22,13 +21,6 @@ export interface SchedulePosition {
   batch: number;
   /** Batches per epoch; null when the data does not say (a user dataset), which makes 'cosine' per-epoch. */
   batchesPerEpoch: number | null;
-}
-
-export function validateSchedule(name: unknown): ScheduleName {
-  if (!(SCHEDULE_NAMES as readonly unknown[]).includes(name)) {
-    throw new UsageError(`schedule must be one of ${SCHEDULE_NAMES.join(', ')}; got ${JSON.stringify(name)}`);
-  }
-  return name as ScheduleName;
 }
 
 /** The learning rate for one training step. */

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import sharp from 'sharp';
 import { writeFileAtomic } from '../util/atomic.js';
 import { UsageError } from '../util/errors.js';
-import { createRng, deriveSeed, type Rng } from './image-folder.js';
+import { createRng, deriveSeed, type Rng } from '../util/rng.js';
 
 /**
  * Two tasks of the same kind (small RGB images, a few balanced classes) that need different features:

@@ -1,12 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { createDenseNet, type CreateDenseNetOptions } from '../../src/layers/index.js';
-import type { MemoryMode } from '../../src/layers/config.js';
+import { memoryModeOptions, type MemoryMode } from '../../src/layers/config.js';
 
 export const MODES: MemoryMode[] = ['naive', 'layer', 'bottleneck'];
 
-export function modeOptions(mode: MemoryMode): { memoryEfficient: boolean; recompute: 'layer' | 'bottleneck' } {
-  return mode === 'naive' ? { memoryEfficient: false, recompute: 'layer' } : { memoryEfficient: true, recompute: mode };
-}
+/** The model options of a memory mode. */
+export const modeOptions = memoryModeOptions;
 
 /** A DenseNet small enough for the cpu backend: two blocks, a transition, 32×32 input. */
 export function tinyDenseNet(mode: MemoryMode, overrides: CreateDenseNetOptions = {}): tf.LayersModel {

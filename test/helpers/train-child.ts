@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backend/index.js';
-import { trainDenseNet, type TrainDenseNetOptions } from '../../src/train/train.js';
+import { trainDenseNet, type TrainDenseNetOptions } from '../../src/train/index.js';
 
 interface ChildOptions {
   train: Omit<TrainDenseNetOptions, 'callbacks' | 'logger' | 'progress'>;

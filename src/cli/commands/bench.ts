@@ -1,9 +1,9 @@
 /** `efficient-densenet bench`: memory (and speed) of one DenseNet training step per mode and batch. */
 import { BACKEND_NAMES, type BackendName } from '../../backend/index.js';
 import { runBenchmark, type BenchReport } from '../../bench/benchmark.js';
-import { renderLineChartSvg } from '../../bench/chart.js';
+import { renderLineChartSvg } from '../../charts/line-chart.js';
 import { MODE_GROUPS, type BenchMode } from '../../bench/config.js';
-import { findPyTorch, timePyTorch, type PyTorchTiming } from '../../bench/pytorch.js';
+import { findPyTorch, pytorchModeFor, timePyTorch, type PyTorchTiming } from '../../bench/pytorch.js';
 import { VARIANT_NAMES, type DenseNetVariant } from '../../layers/config.js';
 import { MIN_IMAGE_SIZE } from '../../layers/config.js';
 import { writeFileAtomic } from '../../util/atomic.js';
@@ -18,7 +18,8 @@ Memory and time of one training step (SGD momentum, random data) per memory mode
   --model NAME        densenet121 | densenet161 | densenet169 | densenet201 (default densenet201)
   --batch N[,N…]      batch sizes (default 16,32,64)
   --image-size S      square input size ≥ ${MIN_IMAGE_SIZE} (default 224)
-  --mode M            naive | bottleneck | efficient | both (naive+efficient) | all (default all)
+  --mode M            naive | bottleneck | layer | both (naive+layer) | all (default all);
+                      efficient = layer (what memoryEfficient: true means)
   --backend B         ${BACKEND_NAMES.join(' | ')} (default meta: exact memory, no compute)
   --steps N           timed steps after a warm-up; the median is reported (default 1)
   --classes N         classifier width (default 4)
@@ -105,7 +106,7 @@ export async function benchCommand(argv: string[], io: CommandIO): Promise<void>
 }
 
 function pytorchFor(timings: PyTorchTiming[], mode: BenchMode, batch: number): PyTorchTiming | undefined {
-  const ptMode = mode === 'naive' ? 'naive' : 'efficient';
+  const ptMode = pytorchModeFor(mode);
   return timings.find((t) => t.mode === ptMode && t.batch === batch);
 }
 
@@ -143,8 +144,8 @@ export function formatReport(report: BenchReport, pytorch?: PyTorchColumn): stri
   }
   for (const [batch, modes] of byBatch) {
     const naive = modes.get('naive');
-    const efficient = modes.get('efficient');
-    if (naive && efficient) lines.push(`batch ${batch}: naive/efficient step peak = ${(naive / efficient).toFixed(1)}×`);
+    const layer = modes.get('layer');
+    if (naive && layer) lines.push(`batch ${batch}: naive/layer step peak = ${(naive / layer).toFixed(1)}×`);
   }
   return lines.join('\n');
 }

@@ -14,7 +14,7 @@ The largest batch whose whole training step (weights, optimizer state, batch and
   --budget SIZE       e.g. 4GiB, 16GiB, 80GiB, 512MiB, 16GB (required)
   --model NAME        ${VARIANT_NAMES.join(' | ')} (default densenet201)
   --image-size S      square input size ≥ ${MIN_IMAGE_SIZE} (default 224)
-  --mode M            naive | bottleneck | efficient | both | all (default all)
+  --mode M            naive | bottleneck | layer | both | all (default all); efficient = layer
   --backend B         ${BACKEND_NAMES.join(' | ')} (default meta: exact engine bytes; others run real steps)
   --classes N         classifier width (default 4)
   --max N             upper limit of the search (default 65536)

@@ -6,7 +6,7 @@ import type { CreateDenseNetOptions } from '../../layers/densenet.js';
 import { AUGMENTS, type Augment } from '../../train/data.js';
 import { OPTIMIZER_NAMES, type OptimizerName } from '../../train/optimizers.js';
 import { SCHEDULE_NAMES, type ScheduleName } from '../../train/schedule.js';
-import { TRAIN_DEFAULTS, trainDenseNet, validateTrainOptions, type TrainDenseNetOptions, type TrainResult } from '../../train/train.js';
+import { TRAIN_DEFAULTS, trainDenseNet, validateTrainOptions, type TrainDenseNetOptions, type TrainResult } from '../../train/index.js';
 import { UsageError } from '../../util/errors.js';
 import { silentLogger } from '../../util/logger.js';
 import { choice, integer, number, parseCommandArgs } from '../args.js';
@@ -19,7 +19,7 @@ const TRAIN_BACKENDS = BACKEND_NAMES.filter((b) => b !== 'meta' && b !== 'meta-w
 export const TRAIN_HELP = `Usage: efficient-densenet train --data DIR [options]
 Trains or fine-tunes a DenseNet classifier on an image folder: DIR/train/<class>/* and DIR/val/<class>/*,
 or DIR/<class>/* split per class by --val-split. Progress goes to stderr; the result to stdout.
-  --data DIR            the image folder (on --resume, the checkpoint's folder by default)
+  --data DIR            the image folder (on --resume, the snapshot's folder by default)
   --model NAME|FILE     ${VARIANT_NAMES.join(' | ')}, or a JSON file holding a DenseNet configuration
                         (growthRate, blockConfig, numInitFeatures, bnSize, dropRate) (default ${TRAIN_DEFAULTS.model})
   --image-size S        square input side ≥ ${MIN_IMAGE_SIZE} (default ${TRAIN_DEFAULTS.imageSize})
@@ -39,9 +39,9 @@ or DIR/<class>/* split per class by --val-split. Progress goes to stderr; the re
   --pretrained PATH     start from a torchvision .safetensors file or a saved tfjs model folder
                         (the classifier is replaced when its number of classes differs)
   --freeze-features     train only the classifier
-  --out DIR             checkpoint every epoch; best model (model.json), classes.json, history.json,
+  --out DIR             snapshot every epoch; best model (model.json), classes.json, history.json,
                         metrics.csv, loss.svg and accuracy.svg
-  --resume              continue from the last checkpoint in --out (same result as an uninterrupted run)
+  --resume              continue from the last snapshot in --out (same result as an uninterrupted run)
   --overwrite           replace the training output already in --out
   --seed N              same seed, same run (default random, reported)
   --backend B           ${TRAIN_BACKENDS.join(' | ')} (default auto, or EFFICIENT_DENSENET_BACKEND)
@@ -107,7 +107,7 @@ export async function trainCommand(argv: string[], io: CommandIO): Promise<void>
   const { values } = parseCommandArgs(argv, TRAIN_OPTIONS);
   if (values.help) return io.stdout(TRAIN_HELP);
   if (values.data === undefined && !values.resume) throw new UsageError('--data is required (an image folder: DIR/train + DIR/val, or DIR/<class>/)');
-  if (values.resume && values.out === undefined) throw new UsageError('--resume needs --out, the folder holding the checkpoint');
+  if (values.resume && values.out === undefined) throw new UsageError('--resume needs --out, the folder holding the snapshot');
   const model = await readModelOption(values.model);
   const imageSize = optional(values['image-size'], (v) => integer(v, 'image-size', { min: MIN_IMAGE_SIZE }));
   const batchSize = optional(values.batch, (v) => integer(v, 'batch'));
@@ -179,6 +179,6 @@ function formatResult(result: TrainResult, outDir: string | undefined): string {
       ? `best: epoch ${best.epoch}, validation accuracy ${pct(best.valAccuracy)} (loss ${formatNumber(best.valLoss, 4)})`
       : `best: epoch ${best.epoch} (lowest training loss; no validation data)`,
   );
-  lines.push(`seed ${result.seed}${outDir !== undefined ? `; best model, checkpoint and curves in ${outDir}` : ''}`);
+  lines.push(`seed ${result.seed}${outDir !== undefined ? `; best model, snapshot and curves in ${outDir}` : ''}`);
   return lines.join('\n');
 }

@@ -1,8 +1,10 @@
 /**
- * Per-epoch training checkpoints in an output folder. Each checkpoint is a complete folder written before it
- * becomes current: only when every file of `checkpoints/epoch-NNNN/` is on disk does the small pointer file
- * `checkpoint.json` move to it (one atomic rename), and only then are older checkpoint folders removed. A
- * kill at any moment leaves either the previous checkpoint or the new one, never a mix.
+ * Per-epoch snapshots of a training run in its output folder: everything a killed run needs to resume
+ * bit-exactly (weights, optimizer state, the trainer's record). ("Checkpoint" in this project means
+ * recomputation, src/checkpoint.) Each snapshot is a complete folder written before it becomes current:
+ * only when every file of `snapshots/epoch-NNNN/` is on disk does the small pointer file `snapshot.json`
+ * move to it (one atomic rename), and only then are older snapshot folders removed. A kill at any moment
+ * leaves either the previous snapshot or the new one, never a mix.
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -12,9 +14,9 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { UsageError } from '../util/errors.js';
 import type { NamedTensor } from './optimizers.js';
 
-export const CHECKPOINT_POINTER = 'checkpoint.json';
-export const CHECKPOINTS_DIR = 'checkpoints';
-const FORMAT = 'efficient-densenet-checkpoint';
+export const SNAPSHOT_POINTER = 'snapshot.json';
+export const SNAPSHOTS_DIR = 'snapshots';
+const FORMAT = 'efficient-densenet-snapshot';
 const VERSION = 1;
 const STATE_FILE = 'state.json';
 const OPTIMIZER_JSON = 'optimizer.json';
@@ -28,14 +30,14 @@ interface Pointer {
 }
 
 /** Everything besides tensors that a resumed run needs; `T` is the trainer's own record. */
-export interface CheckpointFiles<T> {
+export interface SnapshotFiles<T> {
   /** Completed epochs. */
   epoch: number;
   state: T;
 }
 
-export interface LoadedCheckpoint<T> extends CheckpointFiles<T> {
-  /** Folder holding model.json + weights.bin of the checkpoint. */
+export interface LoadedSnapshot<T> extends SnapshotFiles<T> {
+  /** Folder holding model.json + weights.bin of the snapshot. */
   modelDir: string;
   /** Reads the optimizer state (the caller disposes the tensors). */
   readOptimizerState(): Promise<NamedTensor[]>;
@@ -45,27 +47,22 @@ function epochDirName(epoch: number): string {
   return `epoch-${String(epoch).padStart(4, '0')}`;
 }
 
-/** Whether `outDir` holds a checkpoint pointer (a previous or interrupted run). */
-export async function hasCheckpoint(outDir: string): Promise<boolean> {
-  return (await fs.stat(path.join(outDir, CHECKPOINT_POINTER)).catch(() => undefined))?.isFile() ?? false;
-}
-
 /**
- * Reads the current checkpoint's pointer and state (no tensors yet); null when there is none. A pointer or
+ * Reads the current snapshot's pointer and state (no tensors yet); null when there is none. A pointer or
  * state that cannot be read is a UsageError naming the file: the folder is not ours or was edited.
  */
-export async function readCheckpoint<T>(outDir: string): Promise<LoadedCheckpoint<T> | null> {
-  const pointerFile = path.join(outDir, CHECKPOINT_POINTER);
-  if (!(await hasCheckpoint(outDir))) return null;
+export async function readSnapshot<T>(outDir: string): Promise<LoadedSnapshot<T> | null> {
+  const pointerFile = path.join(outDir, SNAPSHOT_POINTER);
+  if (!(await fs.stat(pointerFile).catch(() => undefined))?.isFile()) return null;
   const pointer = await readJson<Pointer>(pointerFile);
   if (pointer.format !== FORMAT || typeof pointer.dir !== 'string' || !Number.isInteger(pointer.epoch)) {
-    throw new UsageError(`${pointerFile} is not an efficient-densenet training checkpoint`);
+    throw new UsageError(`${pointerFile} is not an efficient-densenet training snapshot`);
   }
   if (pointer.version !== VERSION) {
-    throw new UsageError(`${pointerFile} has checkpoint format version ${pointer.version}; this version reads ${VERSION}`);
+    throw new UsageError(`${pointerFile} has snapshot format version ${pointer.version}; this version reads ${VERSION}`);
   }
   const dir = path.join(outDir, pointer.dir);
-  const state = await readJson<CheckpointFiles<T>>(path.join(dir, STATE_FILE));
+  const state = await readJson<SnapshotFiles<T>>(path.join(dir, STATE_FILE));
   if (state.epoch !== pointer.epoch) {
     throw new UsageError(`${pointerFile} names epoch ${pointer.epoch} but ${path.join(dir, STATE_FILE)} holds epoch ${state.epoch}`);
   }
@@ -83,15 +80,15 @@ export async function readCheckpoint<T>(outDir: string): Promise<LoadedCheckpoin
   };
 }
 
-/** Writes a complete checkpoint folder, then makes it current, then removes older ones. */
-export async function writeCheckpoint<T>(
+/** Writes a complete snapshot folder, then makes it current, then removes older ones. */
+export async function writeSnapshot<T>(
   outDir: string,
   epoch: number,
   model: tf.LayersModel,
   optimizerState: NamedTensor[],
   state: T,
 ): Promise<void> {
-  const relative = path.join(CHECKPOINTS_DIR, epochDirName(epoch));
+  const relative = path.join(SNAPSHOTS_DIR, epochDirName(epoch));
   const dir = path.join(outDir, relative);
   // A folder for this epoch that no pointer names is debris from a run killed while writing it.
   await fs.rm(dir, { recursive: true, force: true });
@@ -99,21 +96,21 @@ export async function writeCheckpoint<T>(
   const { data, specs } = await tf.io.encodeWeights(optimizerState);
   await writeFileAtomic(path.join(dir, OPTIMIZER_BIN), new Uint8Array(data));
   await writeFileAtomic(path.join(dir, OPTIMIZER_JSON), JSON.stringify({ specs }));
-  const files: CheckpointFiles<T> = { epoch, state };
+  const files: SnapshotFiles<T> = { epoch, state };
   await writeFileAtomic(path.join(dir, STATE_FILE), JSON.stringify(files));
   const pointer: Pointer = { format: FORMAT, version: VERSION, epoch, dir: relative };
-  await writeFileAtomic(path.join(outDir, CHECKPOINT_POINTER), `${JSON.stringify(pointer, null, 2)}\n`);
-  await removeCheckpointsExcept(outDir, epochDirName(epoch));
+  await writeFileAtomic(path.join(outDir, SNAPSHOT_POINTER), `${JSON.stringify(pointer, null, 2)}\n`);
+  await removeSnapshotsExcept(outDir, epochDirName(epoch));
 }
 
-/** Removes the pointer and every checkpoint folder (a fresh run replacing an old one). */
-export async function clearCheckpoints(outDir: string): Promise<void> {
-  await fs.rm(path.join(outDir, CHECKPOINT_POINTER), { force: true });
-  await fs.rm(path.join(outDir, CHECKPOINTS_DIR), { recursive: true, force: true });
+/** Removes the pointer and every snapshot folder (a fresh run replacing an old one). */
+export async function clearSnapshots(outDir: string): Promise<void> {
+  await fs.rm(path.join(outDir, SNAPSHOT_POINTER), { force: true });
+  await fs.rm(path.join(outDir, SNAPSHOTS_DIR), { recursive: true, force: true });
 }
 
-async function removeCheckpointsExcept(outDir: string, keep: string): Promise<void> {
-  const root = path.join(outDir, CHECKPOINTS_DIR);
+async function removeSnapshotsExcept(outDir: string, keep: string): Promise<void> {
+  const root = path.join(outDir, SNAPSHOTS_DIR);
   const entries = await fs.readdir(root).catch(() => [] as string[]);
   await Promise.all(
     entries.filter((name) => name !== keep && /^epoch-\d+$/.test(name)).map((name) => fs.rm(path.join(root, name), { recursive: true, force: true })),

@@ -7,8 +7,10 @@
  *   tape's saved clones of a buffer count again.
  */
 import * as tf from '@tensorflow/tfjs';
-import { trainableVariables, trainStep } from '../train/step.js';
+import { trainableVariables, trainStep } from '../step/step.js';
 import { BufferTracker, distinctBufferBytes } from './buffer-tracker.js';
+import { UsageError } from '../util/errors.js';
+import { integer } from '../util/validate.js';
 
 export interface MeasureTrainingStepOptions {
   /** A model with NHWC image input and logits output. */
@@ -50,13 +52,6 @@ export interface StepMeasurement extends MemoryPeak {
   leakedTensors: number;
 }
 
-function positiveInteger(value: unknown, name: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw new Error(`${name} must be an integer ≥ 1, got ${JSON.stringify(value)}`);
-  }
-  return value;
-}
-
 function modelImageSize(model: tf.LayersModel): number | undefined {
   const shape = model.inputs[0]?.shape;
   return typeof shape?.[1] === 'number' ? shape[1] : undefined;
@@ -69,11 +64,11 @@ async function settle(loss: tf.Tensor): Promise<void> {
 
 export async function measureTrainingStep(options: MeasureTrainingStepOptions): Promise<StepMeasurement> {
   const { model } = options;
-  if (!(model instanceof tf.LayersModel)) throw new Error('measureTrainingStep: model must be a tf.LayersModel');
-  const batchSize = positiveInteger(options.batchSize, 'batchSize');
-  const imageSize = positiveInteger(options.imageSize ?? modelImageSize(model), 'imageSize');
-  const numClasses = positiveInteger(options.numClasses ?? model.outputs[0].shape[1], 'numClasses');
-  const steps = positiveInteger(options.steps ?? 1, 'steps');
+  if (!(model instanceof tf.LayersModel)) throw new UsageError('measureTrainingStep: model must be a tf.LayersModel');
+  const batchSize = integer('measureTrainingStep: batchSize', options.batchSize ?? null) as number;
+  const imageSize = integer('measureTrainingStep: imageSize', options.imageSize ?? modelImageSize(model) ?? null) as number;
+  const numClasses = integer('measureTrainingStep: numClasses', options.numClasses ?? model.outputs[0].shape[1] ?? null) as number;
+  const steps = integer('measureTrainingStep: steps', options.steps ?? 1) as number;
   const optimizer = options.optimizer ?? tf.train.momentum(0.01, 0.9);
   const variables = trainableVariables(model);
 

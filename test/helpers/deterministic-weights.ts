@@ -1,4 +1,4 @@
-import { UsageError } from '../util/errors.js';
+import { UsageError } from '../../src/util/errors.js';
 
 /**
  * Deterministic stand-in weights for torchvision DenseNets, reproduced bit-for-bit by

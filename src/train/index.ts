@@ -1,0 +1,32 @@
+/**
+ * `efficient-densenet-tfjs/train`: trainDenseNet and its data helpers. Loads sharp (image decoding) and
+ * vega (training curves), which the main entry never does.
+ */
+export { trainDenseNet, validateTrainOptions } from './train.js';
+export { evaluate } from './evaluate.js';
+export { TRAIN_DEFAULTS } from './options.js';
+export {
+  TrainingDivergedError,
+  type TrainDenseNetOptions,
+  type TrainResult,
+  type TrainDatasets,
+  type TrainBatch,
+  type TrainCallbacks,
+  type EpochMetrics,
+  type BatchMetrics,
+  type BestEpoch,
+} from './types.js';
+export { OPTIMIZER_NAMES, type OptimizerName } from './optimizers.js';
+export { SCHEDULE_NAMES, type ScheduleName } from './schedule.js';
+export { scanImageFolder, type ImageFolder, type Sample, type ScanImageFolderOptions } from './image-folder.js';
+export {
+  imageFolderDataset,
+  AUGMENTS,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+  type Augment,
+  type ImageBatch,
+  type ImageFolderDataset,
+  type ImageFolderDatasetOptions,
+} from './data.js';
+export { writeSyntheticImageFolder, type SyntheticImageFolderOptions, type SyntheticVariant } from './synthetic.js';

@@ -1,0 +1,187 @@
+/**
+ * trainDenseNet's defaults and the checks of its options, made before anything is read, written or allocated.
+ */
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import type * as tfd from '@tensorflow/tfjs-data';
+import { MIN_IMAGE_SIZE, RECOMPUTE_MODES, resolveConfig, VARIANT_NAMES, type DenseNetVariant, type RecomputeMode } from '../layers/config.js';
+import type { CreateDenseNetOptions } from '../layers/densenet.js';
+import { UsageError } from '../util/errors.js';
+import { silentLogger, type Logger } from '../util/logger.js';
+import { boolean, describe, finiteNumber, integer, knownKeys, logger as validateLogger, nonEmptyString, oneOf, plainObject } from '../util/validate.js';
+import { AUGMENTS, type Augment } from './data.js';
+import { OPTIMIZER_NAMES, type OptimizerName } from './optimizers.js';
+import { SCHEDULE_NAMES, type ScheduleName } from './schedule.js';
+import type { TrainBatch, TrainCallbacks, TrainDatasets, TrainDenseNetOptions } from './types.js';
+
+/** Defaults for a small image-folder task (see the option docs for why). */
+export const TRAIN_DEFAULTS = {
+  model: 'densenet121' as DenseNetVariant,
+  imageSize: 64,
+  batchSize: 32,
+  epochs: 10,
+  optimizer: 'adam' as OptimizerName,
+  augment: 'none' as Augment,
+  valSplit: 0.2,
+  momentum: 0.9,
+} as const;
+
+export const OPTIMIZER_DEFAULTS: Record<OptimizerName, { lr: number; weightDecay: number; schedule: ScheduleName }> = {
+  sgd: { lr: 0.1, weightDecay: 1e-4, schedule: 'step' },
+  adam: { lr: 1e-3, weightDecay: 0, schedule: 'cosine' },
+};
+
+const OPTION_KEYS = [
+  'model', 'numClasses', 'memoryEfficient', 'recompute', 'data', 'valSplit', 'classNames', 'imageSize', 'batchSize',
+  'epochs', 'optimizer', 'lr', 'weightDecay', 'momentum', 'schedule', 'augment', 'seed', 'pretrained',
+  'freezeFeatures', 'outDir', 'resume', 'overwrite', 'callbacks', 'progress', 'logger',
+] as const;
+
+/** What decides the numbers a run produces; stored in each snapshot and checked on resume. */
+export interface RunSettings {
+  model: string;
+  numClasses: number;
+  imageSize: number;
+  batchSize: number;
+  epochs: number;
+  optimizer: OptimizerName;
+  lr: number;
+  weightDecay: number;
+  momentum: number;
+  schedule: ScheduleName;
+  augment: Augment;
+  seed: number;
+  valSplit: number;
+  freezeFeatures: boolean;
+  data: string | null;
+  pretrained: string | null;
+}
+
+
+/** The subset of options checked up front, before anything is read, written or allocated. */
+export interface Checked {
+  given: Partial<RunSettings>;
+  modelKind: 'variant' | 'config' | 'layers';
+  modelConfig?: CreateDenseNetOptions;
+  layersModel?: tf.LayersModel;
+  memoryEfficient?: boolean;
+  recompute?: RecomputeMode;
+  datasets?: TrainDatasets;
+  classNames?: string[];
+  outDir?: string;
+  resume: boolean;
+  overwrite: boolean;
+  callbacks: TrainCallbacks;
+  progress: boolean;
+  logger: Logger;
+}
+
+function isDataset(value: unknown): value is tfd.Dataset<TrainBatch> {
+  return typeof value === 'object' && value !== null && typeof (value as { iterator?: unknown }).iterator === 'function';
+}
+
+export function checkOptions(options: TrainDenseNetOptions): Checked {
+  knownKeys('trainDenseNet', plainObject('trainDenseNet options', options), OPTION_KEYS);
+  const given: Partial<RunSettings> = {};
+  const set = <K extends keyof RunSettings>(key: K, value: RunSettings[K] | undefined): void => {
+    if (value !== undefined) given[key] = value;
+  };
+  set('numClasses', integer('numClasses', options.numClasses));
+  const imageSize = integer('imageSize', options.imageSize, MIN_IMAGE_SIZE);
+  set('imageSize', imageSize);
+  set('batchSize', integer('batchSize', options.batchSize));
+  set('epochs', integer('epochs', options.epochs));
+  set('optimizer', oneOf('optimizer', options.optimizer, OPTIMIZER_NAMES));
+  set('lr', finiteNumber('lr', options.lr, (v) => v > 0, 'a number > 0'));
+  set('weightDecay', finiteNumber('weightDecay', options.weightDecay, (v) => v >= 0, 'a number ≥ 0'));
+  set('momentum', finiteNumber('momentum', options.momentum, (v) => v >= 0 && v < 1, 'a number in [0, 1)'));
+  set('schedule', oneOf('schedule', options.schedule, SCHEDULE_NAMES));
+  set('augment', oneOf('augment', options.augment, AUGMENTS));
+  set('valSplit', finiteNumber('valSplit', options.valSplit, (v) => v > 0 && v < 1, 'a number strictly between 0 and 1'));
+  set('seed', finiteNumber('seed', options.seed, (v) => Number.isInteger(v) && v >= 0 && v < 2 ** 32, 'an integer in [0, 2^32)'));
+  set('freezeFeatures', boolean('freezeFeatures', options.freezeFeatures));
+  const memoryEfficient = boolean('memoryEfficient', options.memoryEfficient);
+  const recompute = oneOf('recompute', options.recompute, RECOMPUTE_MODES);
+  const resume = boolean('resume', options.resume) ?? false;
+  const overwrite = boolean('overwrite', options.overwrite) ?? false;
+  const progress = boolean('progress', options.progress) ?? false;
+
+  const logger = validateLogger('logger', options.logger) ?? silentLogger;
+  const checked: Checked = { given, modelKind: 'variant', memoryEfficient, recompute, resume, overwrite, progress, callbacks: {}, logger };
+  checkModel(options.model, checked);
+  checkData(options, checked);
+  if (options.pretrained !== undefined) {
+    nonEmptyString('pretrained', options.pretrained, 'a .safetensors file or a saved tfjs model folder');
+    if (checked.modelKind === 'layers') throw new UsageError('pretrained cannot be combined with a tf.LayersModel: load the weights into it yourself');
+    given.pretrained = path.resolve(options.pretrained);
+  }
+  if (options.outDir !== undefined) checked.outDir = path.resolve(nonEmptyString('outDir', options.outDir, 'a folder path')!);
+  if (resume && checked.outDir === undefined) throw new UsageError('resume needs outDir, the folder holding the snapshot to continue');
+  if (resume && overwrite) throw new UsageError('resume and overwrite contradict each other: resume continues the run in outDir, overwrite replaces it');
+  checked.callbacks = checkCallbacks(options.callbacks);
+  return checked;
+}
+
+/** `model`: a variant name, a createDenseNet configuration (validated here) or a tf.LayersModel. */
+function checkModel(model: TrainDenseNetOptions['model'], checked: Checked): void {
+  const { given } = checked;
+  if (model === undefined || typeof model === 'string') {
+    if (model !== undefined && !(VARIANT_NAMES as string[]).includes(model)) {
+      throw new UsageError(`model must be one of ${VARIANT_NAMES.join(', ')}, a DenseNet configuration or a tf.LayersModel; got '${model}'`);
+    }
+    if (model !== undefined) given.model = model;
+  } else if (model instanceof tf.LayersModel) {
+    checked.modelKind = 'layers';
+    checked.layersModel = model;
+    given.model = `layers-model:${model.name}`;
+  } else if (typeof model === 'object' && model !== null && !Array.isArray(model)) {
+    const { seed: _seed, numClasses: _classes, ...rest } = model;
+    void _seed;
+    void _classes;
+    try {
+      resolveConfig(rest);
+    } catch (error) {
+      throw new UsageError(`model configuration: ${(error as Error).message}`);
+    }
+    checked.modelKind = 'config';
+    checked.modelConfig = model;
+    given.model = `config:${JSON.stringify(rest)}`;
+  } else {
+    throw new UsageError(`model must be a variant name, a DenseNet configuration or a tf.LayersModel; got ${describe(model)}`);
+  }
+
+}
+
+/** `data` (a folder or datasets), with `valSplit` and `classNames`, which each apply to one kind only. */
+function checkData(options: TrainDenseNetOptions, checked: Checked): void {
+  const { given } = checked;
+  const data = options.data;
+  if (typeof data === 'string') {
+    if (data.length === 0) throw new UsageError('data must name an image folder, got an empty string');
+    given.data = path.resolve(data);
+  } else if (data !== undefined) {
+    if (typeof data !== 'object' || data === null || !isDataset(data.train) || (data.val !== undefined && !isDataset(data.val))) {
+      throw new UsageError('data must be an image folder path or { train, val? } tfjs-data datasets of { xs, ys } batches');
+    }
+    checked.datasets = data;
+    if (options.valSplit !== undefined) throw new UsageError('valSplit applies to an image folder; datasets bring their own val');
+  }
+  if (options.classNames !== undefined) {
+    if (!Array.isArray(options.classNames) || options.classNames.some((c) => typeof c !== 'string' || c.length === 0)) {
+      throw new UsageError('classNames must be an array of non-empty strings');
+    }
+    if (typeof data === 'string') throw new UsageError('classNames applies to datasets; an image folder names its classes by its folders');
+    checked.classNames = [...options.classNames];
+  }
+}
+
+function checkCallbacks(callbacks: unknown): TrainCallbacks {
+  if (callbacks === undefined) return {};
+  if (typeof callbacks !== 'object' || callbacks === null) throw new UsageError('callbacks must be an object { onBatchEnd?, onEpochEnd? }');
+  for (const [key, fn] of Object.entries(callbacks)) {
+    if ((key !== 'onBatchEnd' && key !== 'onEpochEnd') || (fn !== undefined && typeof fn !== 'function')) {
+      throw new UsageError(`callbacks may hold the functions onBatchEnd and onEpochEnd; got '${key}'`);
+    }
+  }
+  return callbacks as TrainCallbacks;
+}
