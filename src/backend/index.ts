@@ -11,8 +11,8 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { UsageError } from '../util/errors.js';
-import { META_BACKEND_NAME, META_WASM_BACKEND_NAME, registerMetaBackend, registerMetaWasmTrainingKernels } from './meta.js';
-import { registerWasmFastOverrides, registerWasmTrainingKernels } from './wasm-kernels.js';
+import { META_BACKEND_NAME, META_WASM_BACKEND_NAME, registerMetaBackend, registerMetaWasmTrainingKernels } from './meta/index.js';
+import { registerWasmFastOverrides, registerWasmTrainingKernels } from './wasm/index.js';
 import { setNativeFileSystem } from '../io/file-system.js';
 
 export const BACKEND_NAMES = ['auto', 'tensorflow', 'wasm', 'cpu', 'meta', 'meta-wasm'] as const;

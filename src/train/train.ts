@@ -8,7 +8,6 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type * as tfd from '@tensorflow/tfjs-data';
 import { explainOutOfMemory } from '../backend/out-of-memory.js';
-import { registerWasmFastOverrides } from '../backend/wasm-kernels.js';
 import { renderLineChartSvg } from '../bench/chart.js';
 import { fileSystemHandler } from '../io/file-system.js';
 import {
@@ -759,15 +758,14 @@ export async function validateTrainOptions(options: TrainDenseNetOptions): Promi
 /**
  * Trains (or fine-tunes) a DenseNet classifier. Every option is checked, the data folder scanned and the
  * output folder inspected before any tensor is allocated or any file written: a failed start changes
- * nothing on disk. On the wasm backend this registers the faster wasm training kernels
- * (registerWasmFastOverrides), process-wide.
+ * nothing on disk. Kernels are registered by initBackend alone: on wasm it adds the training kernels and the
+ * fast overrides, without which wasm cannot train a CNN at all.
  */
 export async function trainDenseNet(options: TrainDenseNetOptions): Promise<TrainResult> {
   const { checked, checkpoint, settings, data } = await prepare(options);
   const baseLogger = checked.logger;
 
   await tf.ready();
-  if (tf.getBackend() === 'wasm') registerWasmFastOverrides();
 
   const memoryEfficient = checked.memoryEfficient ?? defaultMemoryEfficient();
   const oomContext = { model: settings.model.startsWith('config:') ? 'a DenseNet' : settings.model, batchSize: settings.batchSize, memoryEfficient };
