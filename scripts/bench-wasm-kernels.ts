@@ -1,6 +1,6 @@
 /**
  * Throughput of the wasm backend's convolution/matmul kernels, stock versus
- * src/backend/wasm-kernels.ts, on DenseNet-121 training shapes (batch 8).
+ * src/backend/wasm/, on DenseNet-121 training shapes (batch 8).
  *
  *   npx tsx scripts/bench-wasm-kernels.ts [--reps N] [--quick]
  *
@@ -12,12 +12,12 @@
 import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
+import { matMulTransposeA } from '../src/checkpoint/matmul.js';
 import {
-  matMulTransposeAFast,
   registerWasmFastOverrides,
   registerWasmTrainingKernels,
   unregisterWasmFastOverrides,
-} from '../src/backend/wasm-kernels.js';
+} from '../src/backend/wasm/index.js';
 
 const args = process.argv.slice(2);
 const repsArg = args.indexOf('--reps');
@@ -120,13 +120,13 @@ async function main(): Promise<void> {
     const plainFresh = bestMs(() => tf.tidy(() => tf.matMul(aT, fresh())));
     const stockTA = bestMs(() => tf.tidy(() => tf.matMul(a, fresh(), true, false)));
     const explicitT = bestMs(() => tf.tidy(() => tf.matMul(tf.transpose(a), fresh())));
-    const fastTA = bestMs(() => tf.tidy(() => matMulTransposeAFast(a, fresh())));
+    const fastTA = bestMs(() => tf.tidy(() => matMulTransposeA(a, fresh())));
     registerWasmFastOverrides();
     const overTA = bestMs(() => tf.tidy(() => tf.matMul(a, fresh(), true, false)));
     unregisterWasmFastOverrides();
     console.log(`K=${k} M=${m} N=${n}: [M,K]·[K,N] b cached ${fmt(flops, plainCached)} | b fresh ${fmt(flops, plainFresh)} || aᵀ·b: ` +
       `transposeA stock ${fmt(flops, stockTA)} | transpose+matMul ${fmt(flops, explicitT)} | ` +
-      `matMulTransposeAFast ${fmt(flops, fastTA)} | transposeA with override ${fmt(flops, overTA)}`);
+      `matMulTransposeA (1x1 filter grad) ${fmt(flops, fastTA)} | transposeA with override ${fmt(flops, overTA)}`);
     tf.dispose([a, b, aT]);
   }
 

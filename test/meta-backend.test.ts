@@ -8,7 +8,7 @@ import {
   metaKernelNames,
   registerMetaBackend,
   registerMetaWasmTrainingKernels,
-} from '../src/backend/meta.js';
+} from '../src/backend/meta/index.js';
 
 // Only silences the cpu backend's "install tfjs-node" hint; kernels and accounting are unaffected.
 tf.env().set('PROD', true);

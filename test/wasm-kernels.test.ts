@@ -2,11 +2,11 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  matMulTransposeAFast,
   registerWasmFastOverrides,
   registerWasmTrainingKernels,
   unregisterWasmFastOverrides,
-} from '../src/backend/wasm-kernels.js';
+} from '../src/backend/wasm/index.js';
+import { matMulTransposeA, matMulTransposeB } from '../src/checkpoint/matmul.js';
 
 // Only silences the cpu backend's "install tfjs-node" hint.
 tf.env().set('PROD', true);
@@ -162,8 +162,9 @@ describe('wasm training kernels', () => {
     });
   }
 
-  it('matMulTransposeAFast equals tf.matMul(a, b, true, false), values and gradients', async () => {
-    // The second shape (K·N over 1M floats) takes the K-chunked path with a remainder chunk.
+  it('matMulTransposeA (a 1×1 filter gradient) equals tf.matMul(a, b, true, false); its gradient products equal tf.grads', async () => {
+    // The second shape (K·N over 1M floats) takes the K-chunked path of the wasm Conv2DBackpropFilter
+    // with a remainder chunk. d(aᵀb)/da = b·gᵀ and d/db = a·g are the products the recomputing gradients use.
     for (const [backend, k, m, n] of [['wasm', 300, 70, 40], ['wasm', 10000, 30, 120], ['cpu', 300, 70, 40]] as [string, number, number, number][]) {
       await tf.setBackend(backend);
       const [got, want, gotGrads, wantGrads] = tf.tidy(() => {
@@ -173,9 +174,9 @@ describe('wasm training kernels', () => {
         const loss = (f: (p: tf.Tensor2D, q: tf.Tensor2D) => tf.Tensor2D) =>
           (p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.mul(f(p as tf.Tensor2D, q as tf.Tensor2D), g));
         return [
-          matMulTransposeAFast(a, b).dataSync(),
+          matMulTransposeA(a, b).dataSync(),
           tf.matMul(a, b, true, false).dataSync(),
-          tf.grads(loss(matMulTransposeAFast))([a, b]).map((t) => t.dataSync()),
+          [matMulTransposeB(b, g), tf.matMul(a, g)].map((t) => t.dataSync()),
           tf.grads(loss((p, q) => tf.matMul(p, q, true, false)))([a, b]).map((t) => t.dataSync()),
         ] as const;
       });

@@ -8,11 +8,8 @@
  * - `auto`: tensorflow if it loads, else wasm, else cpu.
  */
 import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { UsageError } from '../util/errors.js';
-import { META_BACKEND_NAME, META_WASM_BACKEND_NAME, registerMetaBackend, registerMetaWasmTrainingKernels } from './meta.js';
-import { registerWasmFastOverrides, registerWasmTrainingKernels } from './wasm-kernels.js';
 import { registerFileSystemRouter, setNativeFileSystem } from '../io/file-system.js';
 
 export const BACKEND_NAMES = ['auto', 'tensorflow', 'wasm', 'cpu', 'meta', 'meta-wasm'] as const;
@@ -107,17 +104,22 @@ export async function initBackend(name?: BackendName | string, options: InitBack
       await activate('cpu');
       break;
     case 'meta':
-    case 'meta-wasm':
-      registerMetaBackend();
-      registerMetaWasmTrainingKernels();
-      await activate(requested === 'meta' ? META_BACKEND_NAME : META_WASM_BACKEND_NAME);
+    case 'meta-wasm': {
+      const meta = await import('./meta/index.js');
+      meta.registerMetaBackend();
+      meta.registerMetaWasmTrainingKernels();
+      await activate(requested === 'meta' ? meta.META_BACKEND_NAME : meta.META_WASM_BACKEND_NAME);
       break;
+    }
   }
   logger.info(`backend: ${requested} (${source})`);
   return requested;
 }
 
+/** Loaded here, not at import: a user who never trains on wasm never loads its module. */
 async function initWasm(): Promise<void> {
+  await import('@tensorflow/tfjs-backend-wasm');
+  const { registerWasmFastOverrides, registerWasmTrainingKernels } = await import('./wasm/index.js');
   registerWasmTrainingKernels();
   // Stock wasm's input gradients, pooling gradients and transposed products are 10× slower than its forward.
   registerWasmFastOverrides();
