@@ -6,6 +6,11 @@ import * as tf from '@tensorflow/tfjs';
 
 export type Padding = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
 
+/** Runs a kernel with typed inputs and attributes (the engine's signature takes untyped maps). */
+function runKernel<I extends object, A extends object>(name: string, inputs: I, attrs: A): tf.Tensor4D {
+  return tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+}
+
 /** dL/dW of `tf.conv2d(x, W, strides, pad)` for NHWC tensors. */
 export function conv2dBackpropFilter(
   x: tf.Tensor4D,
@@ -14,13 +19,13 @@ export function conv2dBackpropFilter(
   strides: number,
   pad: Padding,
 ): tf.Tensor4D {
-  return tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, {
+  return runKernel<tf.Conv2DBackpropFilterInputs, tf.Conv2DBackpropFilterAttrs>(tf.Conv2DBackpropFilter, { x, dy }, {
     strides: [strides, strides],
-    pad,
+    pad: pad as tf.Conv2DBackpropFilterAttrs['pad'],
     dataFormat: 'NHWC',
     dimRoundingMode: undefined,
     filterShape,
-  } as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+  });
 }
 
 /** dL/dx of `tf.conv2d(x, W, strides, pad)` for NHWC tensors. */
@@ -31,13 +36,13 @@ export function conv2dBackpropInput(
   strides: number,
   pad: Padding,
 ): tf.Tensor4D {
-  return tf.engine().runKernel('Conv2DBackpropInput', { dy, filter }, {
+  return runKernel<tf.Conv2DBackpropInputInputs, tf.Conv2DBackpropInputAttrs>(tf.Conv2DBackpropInput, { dy, filter }, {
     strides: [strides, strides],
-    pad,
+    pad: pad as tf.Conv2DBackpropInputAttrs['pad'],
     dataFormat: 'NHWC',
     dimRoundingMode: undefined,
     inputShape,
-  } as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+  });
 }
 
 /** dL/dx of `tf.maxPool(x, size, strides, pad)`; `output` is that max-pool's result. */
@@ -49,12 +54,7 @@ export function maxPoolGrad(
   strides: number,
   pad: number | 'same' | 'valid',
 ): tf.Tensor4D {
-  return tf.engine().runKernel('MaxPoolGrad', { dy, input, output }, {
-    filterSize,
-    strides,
-    pad,
-    dimRoundingMode: undefined,
-  } as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+  return runKernel<tf.MaxPoolGradInputs, tf.MaxPoolGradAttrs>(tf.MaxPoolGrad, { dy, input, output }, { filterSize, strides, pad, dimRoundingMode: undefined });
 }
 
 /** dL/dx of `tf.avgPool(x, size, strides, pad)`. */
@@ -65,9 +65,5 @@ export function avgPoolGrad(
   strides: number,
   pad: number | 'same' | 'valid',
 ): tf.Tensor4D {
-  return tf.engine().runKernel('AvgPoolGrad', { dy, input }, {
-    filterSize,
-    strides,
-    pad,
-  } as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+  return runKernel<tf.AvgPoolGradInputs, tf.AvgPoolGradAttrs>(tf.AvgPoolGrad, { dy, input }, { filterSize, strides, pad });
 }
