@@ -70,6 +70,15 @@ describe('efficient-densenet bench on meta', () => {
   });
 });
 
+describe('one name per memory mode', () => {
+  it("--mode efficient is accepted as the earlier name of 'layer', and reported as 'layer'", async () => {
+    const { code, stdout } = await cli(['bench', '--model', 'densenet121', '--image-size', '64', '--batch', '2', '--mode', 'efficient', '--json']);
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout) as { results: Array<{ mode: string }> };
+    expect(report.results.map((r) => r.mode)).toEqual(['layer']);
+  });
+});
+
 describe('a configuration that runs out of memory is reported, and the others still complete', () => {
   it('wasm: densenet121 at batch 2048 exceeds the 4 GiB heap in its own process', async () => {
     const { code, stdout } = await cli(['bench', '--backend', 'wasm', '--model', 'densenet121', '--image-size', '64', '--batch', '2,2048', '--mode', 'naive', '--json']);

@@ -14,6 +14,8 @@ import { registerFileSystemRouter, setNativeFileSystem } from '../io/file-system
 
 export const BACKEND_NAMES = ['auto', 'tensorflow', 'wasm', 'cpu', 'meta', 'meta-wasm'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
+/** The backends that compute values (meta and meta-wasm only plan memory): what train and predict accept. */
+export const COMPUTING_BACKENDS = BACKEND_NAMES.filter((b) => !b.startsWith('meta'));
 export type ResolvedBackend = Exclude<BackendName, 'auto'>;
 
 /** The environment variable that picks the backend when none is given. */

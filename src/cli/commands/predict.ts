@@ -2,7 +2,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { BACKEND_NAMES, initBackend, type BackendName } from '../../backend/index.js';
+import { COMPUTING_BACKENDS, initBackend, type BackendName } from '../../backend/index.js';
 import { fileSystemHandler } from '../../io/file-system.js';
 import { MIN_IMAGE_SIZE } from '../../layers/config.js';
 import { imageFolderDataset } from '../../train/data.js';
@@ -11,7 +11,6 @@ import { silentLogger } from '../../util/logger.js';
 import { choice, integer, parseCommandArgs } from '../args.js';
 import type { CommandIO } from './bench.js';
 
-const PREDICT_BACKENDS = BACKEND_NAMES.filter((b) => b !== 'meta' && b !== 'meta-wasm');
 
 export const PREDICT_HELP = `Usage: efficient-densenet predict --model DIR [options] IMAGE…
 Prints the most likely classes of each image (JPEG, PNG, WebP) under a trained model. The images are
@@ -19,7 +18,7 @@ resized to the model's input size and normalised as in training.
   --model DIR           a folder with model.json + weights.bin and classes.json (what train --out writes)
   --top K               classes per image (default 3)
   --image-size S        input side for a model saved with a variable input size (default 224)
-  --backend B           ${PREDICT_BACKENDS.join(' | ')} (default auto, or EFFICIENT_DENSENET_BACKEND)
+  --backend B           ${COMPUTING_BACKENDS.join(' | ')} (default auto, or EFFICIENT_DENSENET_BACKEND)
   --json                print [{ image, top: [{ class, probability }] }] as JSON
   --verbose             stack traces on failure`;
 
@@ -65,7 +64,7 @@ export async function predictCommand(argv: string[], io: CommandIO): Promise<voi
   if (positionals.length === 0) throw new UsageError('name at least one image to classify');
   const top = integer(values.top, 'top', { fallback: 3 });
   const fallbackSize = integer(values['image-size'], 'image-size', { min: MIN_IMAGE_SIZE, fallback: 224 });
-  const backend = values.backend === undefined ? undefined : (choice(values.backend, 'backend', PREDICT_BACKENDS, 'auto') as BackendName);
+  const backend = values.backend === undefined ? undefined : (choice(values.backend, 'backend', COMPUTING_BACKENDS, 'auto') as BackendName);
   const dir = values.model.endsWith('.json') ? path.dirname(values.model) : values.model;
   if (!(await fs.stat(path.join(dir, 'model.json')).catch(() => undefined))?.isFile()) {
     throw new UsageError(`--model ${values.model} holds no model.json; pass the folder that train --out wrote`);

@@ -1,6 +1,6 @@
 /** `efficient-densenet train`: trains or fine-tunes a DenseNet on an image folder (trainDenseNet). */
 import { promises as fs } from 'node:fs';
-import { BACKEND_NAMES, initBackend, type BackendName } from '../../backend/index.js';
+import { COMPUTING_BACKENDS, initBackend, type BackendName } from '../../backend/index.js';
 import { MIN_IMAGE_SIZE, RECOMPUTE_MODES, VARIANT_NAMES, type DenseNetVariant, type RecomputeMode } from '../../layers/config.js';
 import type { CreateDenseNetOptions } from '../../layers/densenet.js';
 import { AUGMENTS, type Augment } from '../../train/data.js';
@@ -13,8 +13,6 @@ import { choice, integer, number, parseCommandArgs } from '../args.js';
 import { formatNumber, table } from '../format.js';
 import type { CommandIO } from './bench.js';
 
-/** Backends that compute; meta and meta-wasm only plan memory. */
-const TRAIN_BACKENDS = BACKEND_NAMES.filter((b) => b !== 'meta' && b !== 'meta-wasm');
 
 export const TRAIN_HELP = `Usage: efficient-densenet train --data DIR [options]
 Trains or fine-tunes a DenseNet classifier on an image folder: DIR/train/<class>/* and DIR/val/<class>/*,
@@ -44,7 +42,7 @@ or DIR/<class>/* split per class by --val-split. Progress goes to stderr; the re
   --resume              continue from the last snapshot in --out (same result as an uninterrupted run)
   --overwrite           replace the training output already in --out
   --seed N              same seed, same run (default random, reported)
-  --backend B           ${TRAIN_BACKENDS.join(' | ')} (default auto, or EFFICIENT_DENSENET_BACKEND)
+  --backend B           ${COMPUTING_BACKENDS.join(' | ')} (default auto, or EFFICIENT_DENSENET_BACKEND)
   --json                print { history, best, classNames, seed } as JSON on stdout
   --verbose             stack traces on failure`;
 
@@ -120,7 +118,7 @@ export async function trainCommand(argv: string[], io: CommandIO): Promise<void>
   const valSplit = optional(values['val-split'], (v) => number(v, 'val-split', 0, { min: 0, max: 1, exclusiveMin: true }));
   const recompute = optional(values.recompute, (v) => choice(v, 'recompute', RECOMPUTE_MODES, 'layer') as RecomputeMode);
   const seed = optional(values.seed, (v) => integer(v, 'seed', { min: 0 }));
-  const backend = optional(values.backend, (v) => choice(v, 'backend', TRAIN_BACKENDS, 'auto') as BackendName);
+  const backend = optional(values.backend, (v) => choice(v, 'backend', COMPUTING_BACKENDS, 'auto') as BackendName);
   if (values['memory-efficient'] && values['no-memory-efficient']) throw new UsageError('--memory-efficient and --no-memory-efficient contradict each other');
   if (valSplit === 1) throw new UsageError(`--val-split must be a number > 0 and < 1, got '${values['val-split']}'`);
 
