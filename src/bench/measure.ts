@@ -8,6 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { trainableVariables, trainStep } from '../train/step.js';
+import { backendPeakBytes } from './backend-memory.js';
 import { BufferTracker, distinctBufferBytes } from './buffer-tracker.js';
 
 export interface MeasureTrainingStepOptions {
@@ -48,6 +49,12 @@ export interface StepMeasurement extends MemoryPeak {
   backend: string;
   /** Tensors alive after the measured steps minus before them (0 when nothing leaks). */
   leakedTensors: number;
+  /**
+   * What the backend itself holds at its peak so far (src/bench/backend-memory.ts): wasm heap, cpu peak RSS,
+   * GPU memory on tensorflow, the GPU buffer pool's high-water mark on webgpu; null on meta. Per process, so
+   * a step's own figure needs a fresh process (the benchmark runs each configuration in one).
+   */
+  backendPeakBytes: number | null;
 }
 
 function positiveInteger(value: unknown, name: string): number {
@@ -117,6 +124,7 @@ export async function measureTrainingStep(options: MeasureTrainingStepOptions): 
       stepMs,
       backend: tf.getBackend(),
       leakedTensors,
+      backendPeakBytes: backendPeakBytes(),
     };
   } finally {
     tf.dispose([xs, ys]);
