@@ -2,17 +2,19 @@
  * Backend choice, made once at the edge (the CLI or the user's script):
  * - `tensorflow`: TensorFlow's kernels through @tensorflow/tfjs-node-gpu (CUDA) or @tensorflow/tfjs-node;
  * - `wasm`: the embedded default, with the training kernels stock wasm lacks registered;
+ * - `webgpu`: tfjs-backend-webgpu on Dawn (optional packages `webgpu` and @tensorflow/tfjs-backend-webgpu): a GPU
+ *   through Vulkan/Metal/D3D12 without CUDA, or Mesa's software adapter (correct, slow);
  * - `cpu`: pure JavaScript; only for tiny models;
  * - `meta` / `meta-wasm`: shapes only, no compute — exact memory planning in seconds (mirroring cpu's or
  *   wasm's buffer aliasing);
- * - `auto`: tensorflow if it loads, else wasm, else cpu.
+ * - `auto`: tensorflow if it loads, else webgpu if its adapter is a hardware one, else wasm, else cpu.
  */
 import * as tf from '@tensorflow/tfjs';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { UsageError } from '../util/errors.js';
 import { registerFileSystemRouter, setNativeFileSystem } from '../io/file-system.js';
 
-export const BACKEND_NAMES = ['auto', 'tensorflow', 'wasm', 'cpu', 'meta', 'meta-wasm'] as const;
+export const BACKEND_NAMES = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu', 'meta', 'meta-wasm'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
 /** The backends that compute values (meta and meta-wasm only plan memory): what train and predict accept. */
 export const COMPUTING_BACKENDS = BACKEND_NAMES.filter((b) => !b.startsWith('meta'));
@@ -88,9 +90,22 @@ export async function initBackend(name?: BackendName | string, options: InitBack
         `backend 'tensorflow' needs @tensorflow/tfjs-node-gpu@4.22.0 (CUDA) or @tensorflow/tfjs-node@4.22.0 installed: ${native.failures.join('; ')}`,
       );
     }
+    // Loaded only now: the webgpu packages are optional and Dawn is native code.
+    const webgpu = await import('./webgpu/index.js');
+    const search = await webgpu.findWebGPUAdapter();
+    let noGpu = search.found ? `webgpu has only a software ${webgpu.describeAdapter(search.adapter)}` : `webgpu: ${search.reason}`;
+    if (search.found && !search.adapter.software) {
+      try {
+        await webgpu.activateWebGPU(search);
+        logger.info(`backend: webgpu (${webgpu.describeAdapter(search.adapter)}; no native TensorFlow; ${source})`);
+        return 'webgpu';
+      } catch (error) {
+        noGpu = `webgpu failed: ${firstLine(error)}`;
+      }
+    }
     try {
       await initWasm();
-      logger.info(`backend: wasm (no native TensorFlow: ${native.failures.map((f) => f.split(':')[0]).join(' and ')} did not load; install one for GPU speed)`);
+      logger.info(`backend: wasm (no native TensorFlow: ${native.failures.map((f) => f.split(':')[0]).join(' and ')} did not load; ${noGpu}; see docs/gpu.md for GPU speed)`);
       return 'wasm';
     } catch (error) {
       await activate('cpu');
@@ -99,6 +114,13 @@ export async function initBackend(name?: BackendName | string, options: InitBack
     }
   }
   switch (requested) {
+    case 'webgpu': {
+      // An Error (exit 1), not a UsageError: the request is valid, the machine lacks a package, driver or adapter.
+      const webgpu = await import('./webgpu/index.js');
+      const adapter = await webgpu.activateWebGPU();
+      logger.info(`backend: webgpu (${webgpu.describeAdapter(adapter)}; ${source})`);
+      return 'webgpu';
+    }
     case 'wasm':
       await initWasm();
       break;

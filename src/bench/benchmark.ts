@@ -11,7 +11,6 @@ import { explainOutOfMemory } from '../backend/out-of-memory.js';
 import { initBackend, type BackendName } from '../backend/index.js';
 import { BUILDERS } from '../layers/densenet.js';
 import { memoryModeOptions, VARIANTS, type DenseNetVariant } from '../layers/config.js';
-import { backendPeakBytes } from '../memory/backend-memory.js';
 import type { BenchMode } from './config.js';
 import { trainingStepFlops } from './flops.js';
 import { measureTrainingStep } from '../memory/measure.js';
@@ -39,7 +38,7 @@ export interface BenchResult {
   imagesPerSecond: number | null;
   /** Training FLOPs (3× forward) per second, in GFLOP/s; recomputation not counted. */
   effectiveGflops: number | null;
-  /** What the backend itself holds: wasm heap, process peak RSS on cpu, GPU memory on tensorflow; null on meta. */
+  /** What the backend itself holds: wasm heap, process peak RSS on cpu, GPU memory on tensorflow, GPU buffer pool peak on webgpu; null on meta. */
   backendPeakBytes: number | null;
   /** Why the configuration has no numbers (crash, out of memory). */
   error?: string;
@@ -88,7 +87,7 @@ export async function runBenchConfig(config: BenchConfig): Promise<BenchResult> 
       msPerStep: timed,
       imagesPerSecond: timed === null ? null : (config.batch * 1000) / timed,
       effectiveGflops: timed === null ? null : flops / (timed * 1e6),
-      backendPeakBytes: backendPeakBytes(),
+      backendPeakBytes: m.backendPeakBytes,
     };
   } catch (error) {
     throw explainOutOfMemory(error, { backend: tf.getBackend(), model: config.model, batchSize: config.batch, memoryEfficient: modeOptions.memoryEfficient });

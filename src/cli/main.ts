@@ -25,7 +25,7 @@ function usage(): string {
     '',
     ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`),
     '',
-    'Every command takes --backend (tensorflow | wasm | cpu | meta | meta-wasm | auto; also EFFICIENT_DENSENET_BACKEND)',
+    'Every command takes --backend (tensorflow | webgpu | wasm | cpu | meta | meta-wasm | auto; also EFFICIENT_DENSENET_BACKEND)',
     'and --help. Run `efficient-densenet <command> --help` for its options.',
   ].join('\n');
 }

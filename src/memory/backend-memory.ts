@@ -1,10 +1,12 @@
 /**
  * What the backend itself holds after a step, beyond tfjs's tensor accounting: the wasm heap (it only grows,
  * so after the step it is the step's peak), the process's peak resident memory on cpu, the process's GPU
- * memory from nvidia-smi on tensorflow (run with TF_FORCE_GPU_ALLOW_GROWTH=true); null on meta.
+ * memory from nvidia-smi on tensorflow (run with TF_FORCE_GPU_ALLOW_GROWTH=true), the high-water mark of
+ * tfjs-webgpu's GPU buffer pool on webgpu (kernels' internal buffers and pooling slack included); null on meta.
  */
 import * as tf from '@tensorflow/tfjs';
 import { execFileSync } from 'node:child_process';
+import { webgpuPoolPeakBytes } from '../backend/webgpu/pool.js';
 
 interface WasmBackendInternals {
   wasm?: { HEAPU8?: Uint8Array };
@@ -18,6 +20,7 @@ export function backendPeakBytes(): number | null {
   }
   if (name === 'cpu') return process.resourceUsage().maxRSS * 1024;
   if (name === 'tensorflow') return gpuMemoryOfThisProcess();
+  if (name === 'webgpu') return webgpuPoolPeakBytes(tf.backend());
   return null;
 }
 

@@ -8,6 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { trainableVariables, trainStep } from '../step/step.js';
+import { backendPeakBytes } from './backend-memory.js';
 import { BufferTracker, distinctBufferBytes } from './buffer-tracker.js';
 import { UsageError } from '../util/errors.js';
 import { integer } from '../util/validate.js';
@@ -50,6 +51,12 @@ export interface StepMeasurement extends MemoryPeak {
   backend: string;
   /** Tensors alive after the measured steps minus before them (0 when nothing leaks). */
   leakedTensors: number;
+  /**
+   * What the backend itself holds at its peak so far (src/memory/backend-memory.ts): wasm heap, cpu peak RSS,
+   * GPU memory on tensorflow, the GPU buffer pool's high-water mark on webgpu; null on meta. Per process, so
+   * a step's own figure needs a fresh process (the benchmark runs each configuration in one).
+   */
+  backendPeakBytes: number | null;
 }
 
 function modelImageSize(model: tf.LayersModel): number | undefined {
@@ -112,6 +119,7 @@ export async function measureTrainingStep(options: MeasureTrainingStepOptions): 
       stepMs,
       backend: tf.getBackend(),
       leakedTensors,
+      backendPeakBytes: backendPeakBytes(),
     };
   } finally {
     tf.dispose([xs, ys]);

@@ -106,15 +106,21 @@ export async function predictFiles(
   const { imageSize, classNames, top } = options;
   const samples = files.map((file) => ({ path: file, label: 0 }));
   const dataset = imageFolderDataset(samples, { imageSize, batchSize: Math.min(16, files.length), numClasses: classNames.length, logger: silentLogger });
+  // Read back after the loop, asynchronously: webgpu cannot read synchronously in Node.
+  const batches: tf.Tensor[] = [];
   const rows: number[][] = [];
   try {
-    await dataset.forEachAsync(({ xs, ys }) => {
-      const probabilities = tf.tidy(() => tf.softmax(model.apply(xs, { training: false }) as tf.Tensor));
-      rows.push(...(probabilities.arraySync() as number[][]));
-      tf.dispose([probabilities, xs, ys]);
-    });
-  } catch (error) {
-    throw new UsageError(`cannot decode the images: ${(error as Error).message}`);
+    try {
+      await dataset.forEachAsync(({ xs, ys }) => {
+        batches.push(tf.tidy(() => tf.softmax(model.apply(xs, { training: false }) as tf.Tensor)));
+        tf.dispose([xs, ys]);
+      });
+    } catch (error) {
+      throw new UsageError(`cannot decode the images: ${(error as Error).message}`);
+    }
+    for (const probabilities of batches) rows.push(...((await probabilities.array()) as number[][]));
+  } finally {
+    tf.dispose(batches);
   }
   if (dataset.stats.skipped.length > 0) {
     throw new UsageError(`cannot decode image ${dataset.stats.skipped.join(', ')} (JPEG, PNG or WebP expected)`);
