@@ -60,20 +60,19 @@ function pathFor(tensors: tf.Tensor[]): ChannelSumsPath {
 }
 
 /**
- * The float32 values of `t` in place, without a copy: a view of the wasm heap, or the cpu backend's own array.
- * Valid until the next allocation (a growing wasm heap detaches earlier views), so read it at once.
+ * The float32 values of `t` in place, without a copy: a view of the wasm heap, or the cpu backend's own array;
+ * null when the current backend does not hold them (a tensor still on another backend). Valid until the next
+ * allocation (a growing wasm heap detaches earlier views), so read it at once.
  */
-function valuesInPlace(t: tf.Tensor): Float32Array {
+function valuesInPlace(t: tf.Tensor): Float32Array | null {
   const backend = tf.backend() as unknown;
-  const name = tf.getBackend();
-  if (name === 'wasm') {
+  if (tf.getBackend() === 'wasm') {
     const wasm = backend as WasmBackendLike;
     const data = wasm.dataIdMap.get(t.dataId as object);
-    if (!data) throw new Error('channelSums: the tensor is not on the wasm backend');
-    return new Float32Array(wasm.wasm.HEAPU8.buffer, data.memoryOffset, t.size);
+    return data ? new Float32Array(wasm.wasm.HEAPU8.buffer, data.memoryOffset, t.size) : null;
   }
   const values = (backend as CpuBackendLike).data.get(t.dataId as object)?.values;
-  if (!(values instanceof Float32Array)) throw new Error('channelSums: the tensor has no float32 values on the cpu backend');
+  if (!(values instanceof Float32Array) || values.length < t.size) return null;
   return values.length === t.size ? values : values.subarray(0, t.size);
 }
 
@@ -104,13 +103,13 @@ export function channelMoments(x: tf.Tensor): ChannelMoments {
   const c = channels(x);
   const path = pathFor([x]);
   if (path === 'shape') return { mean: placeholder(c), variance: placeholder(c) };
-  if (path === 'ops') {
+  const v = path === 'float64' ? valuesInPlace(x) : null;
+  if (!v) {
     const axes = x.shape.slice(0, -1).map((_, i) => i);
     const { mean, variance } = tf.moments(x, axes);
     return { mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
   }
   const m = x.size / c;
-  const v = valuesInPlace(x);
   const shift = new Float64Array(c);
   for (let j = 0; j < c; j++) shift[j] = v[j]!;
   const s1 = new Float64Array(c);
@@ -142,7 +141,10 @@ export function channelGradSums(dy: tf.Tensor, x: tf.Tensor, mean: tf.Tensor1D):
   if (mean.size !== c) throw new Error(`channelGradSums: mean must have ${c} values (the channels of x), got ${mean.size}`);
   const path = pathFor([dy, x, mean]);
   if (path === 'shape') return { sumDy: placeholder(c), sumDyCentered: placeholder(c) };
-  if (path === 'ops') {
+  const mu = path === 'float64' ? valuesInPlace(mean) : null;
+  const g = path === 'float64' ? valuesInPlace(dy) : null;
+  const v = path === 'float64' ? valuesInPlace(x) : null;
+  if (!mu || !g || !v) {
     return tf.tidy(() => {
       const axes = x.shape.slice(0, -1).map((_, i) => i);
       const sumDy = tf.sum(dy, axes) as tf.Tensor1D;
@@ -150,16 +152,14 @@ export function channelGradSums(dy: tf.Tensor, x: tf.Tensor, mean: tf.Tensor1D):
       return { sumDy, sumDyCentered: tf.sub(sumDyX, tf.mul(mean, sumDy)) as tf.Tensor1D };
     });
   }
-  const mu = Float64Array.from(valuesInPlace(mean));
-  const g = valuesInPlace(dy);
-  const v = valuesInPlace(x);
+  const center = Float64Array.from(mu);
   const s1 = new Float64Array(c);
   const s2 = new Float64Array(c);
   for (let base = 0; base < v.length; base += c) {
     for (let j = 0; j < c; j++) {
       const d = g[base + j]!;
       s1[j] = s1[j]! + d;
-      s2[j] = s2[j]! + d * (v[base + j]! - mu[j]!);
+      s2[j] = s2[j]! + d * (v[base + j]! - center[j]!);
     }
   }
   return { sumDy: toTensor(s1), sumDyCentered: toTensor(s2) };
