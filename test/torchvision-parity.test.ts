@@ -145,7 +145,12 @@ interface ParityErrors {
  * backward pass amplifies float32 rounding so much that PyTorch's own float32 gradients (the fixture) are
  * off from its float64 gradients by up to 8.7e-3 relative L2 on features.conv0.weight, 2.1e-2 on other
  * parameters and 4.0e-3 on gradient norms (median 6e-4); measured with torch 1.13 on this fixture. So
- * there every gradient must be within 1e-2 of the fixture and at least 95% of them within 1e-3.
+ * there every gradient must be within 1e-2 of the fixture and at least 75% of them within 1e-3.
+ * (It was 95% while our batch-norm sums rounded like PyTorch's; with float64-accumulated sums our cpu
+ * gradients are closer to float64 than PyTorch's — all gradients 6.8e-3 relative L2 against PyTorch's
+ * 8.7e-3, worst tensor 1.3e-2 against 1.7e-2, `npx tsx scripts/numerics-table.ts --size 64 --batch 2` —
+ * and so further from PyTorch's float32 rounding: 67 of 368 comparisons above 1e-3. How close to exact
+ * every mode is, is held by test/float64-parity.test.ts against float64 references.)
  */
 interface GradientBounds {
   every: number;
@@ -154,7 +159,7 @@ interface GradientBounds {
 }
 
 const EXACT_GRADIENTS: GradientBounds = { every: 1e-3, within1e3: 1 };
-const DENSENET121_GRADIENTS: GradientBounds = { every: 1e-2, within1e3: 0.95 };
+const DENSENET121_GRADIENTS: GradientBounds = { every: 1e-2, within1e3: 0.75 };
 
 const summary: string[] = [];
 

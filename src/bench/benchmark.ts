@@ -73,6 +73,7 @@ export interface BenchmarkOptions {
 export async function runBenchConfig(config: BenchConfig): Promise<BenchResult> {
   const modeOptions = memoryModeOptions(config.mode);
   const model = BUILDERS[config.model]({ numClasses: config.numClasses, inputShape: [config.imageSize, config.imageSize, 3], ...modeOptions, seed: 1 });
+  let failed = false;
   try {
     const m = await measureTrainingStep({ model, batchSize: config.batch, steps: config.steps, seed: 1 });
     const timed = m.backend.startsWith('meta') ? null : m.msPerStep;
@@ -90,9 +91,15 @@ export async function runBenchConfig(config: BenchConfig): Promise<BenchResult> 
       backendPeakBytes: m.backendPeakBytes,
     };
   } catch (error) {
+    failed = true;
     throw explainOutOfMemory(error, { backend: tf.getBackend(), model: config.model, batchSize: config.batch, memoryEfficient: modeOptions.memoryEfficient });
   } finally {
-    model.dispose();
+    // After a wasm out-of-memory the heap may be corrupt and dispose fail too: the first error is the one to report.
+    try {
+      model.dispose();
+    } catch (disposeError) {
+      if (!failed) throw disposeError;
+    }
   }
 }
 

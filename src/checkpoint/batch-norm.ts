@@ -3,6 +3,8 @@
  * BN → ReLU output from the BN input and two per-channel vectors (batch mean and inverse std).
  */
 import * as tf from '@tensorflow/tfjs';
+import { channelGradSums, channelMoments } from './channel-sums.js';
+import { customOp } from './custom-op.js';
 
 /** PyTorch's default `eps`. */
 export const BN_EPSILON = 1e-5;
@@ -37,30 +39,32 @@ export function valuesPerChannel(x: tf.Tensor): number {
   return x.size / x.shape[x.shape.length - 1];
 }
 
-function channelAxes(x: tf.Tensor): number[] {
-  return x.shape.slice(0, -1).map((_, axis) => axis);
-}
-
 /** Computes batch statistics of `x`, reports them to `norm.record`, and returns mean and 1/sqrt(var + eps). */
 export function batchStats(x: tf.Tensor, norm: TrainingNorm): BatchStats {
   return tf.tidy(() => {
-    const { mean, variance } = tf.moments(x, channelAxes(x));
-    norm.record(mean as tf.Tensor1D, variance as tf.Tensor1D, valuesPerChannel(x));
-    return { mean: mean as tf.Tensor1D, invStd: tf.rsqrt(tf.add(variance, BN_EPSILON)) as tf.Tensor1D };
+    const { mean, variance } = channelMoments(x);
+    norm.record(mean, variance, valuesPerChannel(x));
+    return { mean, invStd: tf.rsqrt(tf.add(variance, BN_EPSILON)) as tf.Tensor1D };
   });
 }
 
 /** relu(x·scale + shift) where BN(x) = x·scale + shift; the two full-size temporaries are freed at once. */
 export function bnRelu(x: tf.Tensor, norm: NormAffine, stats: BatchStats): tf.Tensor {
+  const normalized = bnAffine(x, norm, stats);
+  const activated = tf.relu(normalized);
+  normalized.dispose();
+  return activated;
+}
+
+/** BN(x) = x·scale + shift from batch statistics; the full-size temporary is freed at once. */
+function bnAffine(x: tf.Tensor, norm: NormAffine, stats: BatchStats): tf.Tensor {
   const { scale, shift } = scaleShift(norm, stats);
   const scaled = tf.mul(x, scale);
   const shifted = tf.add(scaled, shift);
   scaled.dispose();
-  const activated = tf.relu(shifted);
-  shifted.dispose();
   scale.dispose();
   shift.dispose();
-  return activated;
+  return shifted;
 }
 
 function scaleShift(norm: NormAffine, stats: BatchStats): { scale: tf.Tensor1D; shift: tf.Tensor1D } {
@@ -87,18 +91,15 @@ export interface NormGradients {
 
 /**
  * Training-mode BN backward from the BN input `x` (no normalised tensor is materialised):
- *   dβ = Σ dy,  dγ = r·(Σ dy·x − μ·dβ),  dx = a·dy + b·x + c
+ *   dβ = Σ dy,  dγ = r·Σ dy·(x − μ),  dx = a·dy + b·x + c
  * with a = γr, b = −a·r·dγ/M, c = a·(r·dγ·μ − dβ)/M, r = 1/sqrt(var + eps), M values per channel.
+ * Both sums are accumulated in float64 (see channel-sums.ts); Σdy·(x − μ) does not cancel as Σdy·x − μ·Σdy does.
  */
 export function batchNormBackward(dy: tf.Tensor, x: tf.Tensor, gamma: tf.Tensor1D, stats: BatchStats): NormGradients {
-  const axes = channelAxes(x);
   const count = valuesPerChannel(x);
   const { dGamma, dBeta, a, b, c } = tf.tidy(() => {
-    const dBeta = tf.sum(dy, axes) as tf.Tensor1D;
-    const dyx = tf.mul(dy, x);
-    const sumDyX = tf.sum(dyx, axes);
-    dyx.dispose();
-    const dGamma = tf.mul(stats.invStd, tf.sub(sumDyX, tf.mul(stats.mean, dBeta))) as tf.Tensor1D;
+    const { sumDy: dBeta, sumDyCentered } = channelGradSums(dy, x, stats.mean);
+    const dGamma = tf.mul(stats.invStd, sumDyCentered) as tf.Tensor1D;
     const a = tf.mul(gamma, stats.invStd);
     const rdGamma = tf.mul(stats.invStd, dGamma);
     const b = tf.div(tf.neg(tf.mul(a, rdGamma)), count);
@@ -122,12 +123,30 @@ export function inferenceBnRelu(x: tf.Tensor, norm: NormAffine, runningMean: tf.
 }
 
 /**
- * Training-mode BN → ReLU through tfjs's differentiable ops, every intermediate kept by the tape: the naive path.
+ * Training-mode BN as one op whose backward is `batchNormBackward`: it keeps its input and the per-channel
+ * statistics, as PyTorch's BatchNorm does (tfjs's own batchNorm gradient reduces in float32 and tiles its
+ * per-channel vectors to full size).
+ */
+export function trainingBatchNorm(x: tf.Tensor, norm: TrainingNorm): tf.Tensor {
+  return customOp<tf.Tensor>((inputs, save) => {
+    const [input] = inputs as [tf.Tensor];
+    const stats = batchStats(input, norm);
+    const value = bnAffine(input, norm, stats);
+    save([...inputs, stats.mean, stats.invStd]);
+    return {
+      value,
+      gradFunc: (dy, saved) => {
+        const [xs, gamma, , mean, invStd] = saved as [tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
+        const { dx, dGamma, dBeta } = batchNormBackward(dy, xs, gamma, { mean, invStd });
+        return [dx, dGamma, dBeta];
+      },
+    };
+  })([x, norm.gamma, norm.beta]);
+}
+
+/**
+ * Training-mode BN → ReLU, the naive path: the BN op above, then tfjs's own ReLU, each output kept by the tape.
  */
 export function naiveBnRelu(x: tf.Tensor, norm: TrainingNorm): tf.Tensor {
-  return tf.tidy(() => {
-    const { mean, variance } = tf.moments(x, channelAxes(x));
-    norm.record(mean as tf.Tensor1D, variance as tf.Tensor1D, valuesPerChannel(x));
-    return tf.relu(tf.batchNorm(x, mean, variance, norm.beta, norm.gamma, BN_EPSILON));
-  });
+  return tf.tidy(() => tf.relu(trainingBatchNorm(x, norm)));
 }

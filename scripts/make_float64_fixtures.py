@@ -1,0 +1,198 @@
+#!/usr/bin/python3
+"""Float64 references for the numerics tests, with PyTorch's own float32 results and errors beside them.
+
+Run from the repository root with Debian's PyTorch (CI never needs it; the outputs are committed):
+
+    /usr/bin/python3 scripts/make_float64_fixtures.py                 # writes test/fixtures/float64/
+    /usr/bin/python3 scripts/make_float64_fixtures.py --densenet121 SIZE BATCH OUT_DIR
+                                                                      # one DenseNet-121 reference, anywhere
+                                                                      # (scripts/numerics-table.ts uses it)
+
+The exact result of a training step is its float64 run: the same weights and batch (float32 values, exactly
+representable in float64), every op in float64. PyTorch's float32 run of the same step is off from it by
+PyTorch's own float32 error; the parity tests hold tfjs to a multiple of that error, measure by measure.
+
+Fixtures (test/fixtures/float64/<name>/): the small DenseNet of make_torchvision_fixtures.py (growth 8, blocks
+(2, 3), 16 init features, bn_size 2, 5 classes, BN parameters and running statistics perturbed) at
+  small40    40², batch 3   (1,200 values per channel at the stem BN)
+  stem128   128², batch 3   (12,288 values per channel at the stem BN)
+each with
+  weights.safetensors     the float32 state_dict (PyTorch names and layouts)
+  reference.safetensors   input_nchw, labels, and the float64 results rounded once to float32 (that rounding,
+                          ~6e-8 relative, is far below every error measured): eval_logits, train_logits, loss,
+                          grad.<param>, running_after.<bn>.running_mean|running_var
+  config.json             architecture, sizes, and `torch_float32_errors`: PyTorch float32's error in each
+                          measure (definitions in `measures` below, mirrored by test/helpers/float64.ts)
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+
+import torch
+import torch.nn.functional as F
+import torchvision
+from torchvision.models.densenet import DenseNet
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_torchvision_fixtures import (deterministic_tensor, spec_list, state_dict_names, versions,  # noqa: E402
+                                       write_json, write_safetensors)
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'test', 'fixtures', 'float64')
+
+torch.set_num_threads(2)
+
+SMALL_ARCH = dict(growth_rate=8, block_config=(2, 3), num_init_features=16, bn_size=2, drop_rate=0, num_classes=5)
+CONFIGS = {'small40': (40, 3), 'stem128': (128, 3)}
+
+
+def run_step(model, x, labels):
+    """Eval forward, then one training forward + backward from the same original state (model's dtype)."""
+    original = {k: v.clone() for k, v in model.state_dict().items()}
+    model.eval()
+    with torch.no_grad():
+        eval_logits = model(x).clone()
+    model.load_state_dict(original)
+    model.train()
+    model.zero_grad(set_to_none=True)
+    train_logits = model(x)
+    loss = F.cross_entropy(train_logits, labels)
+    loss.backward()
+    grads = {name: p.grad.detach().clone() for name, p in model.named_parameters()}
+    running = {}
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            running[name + '.running_mean'] = module.running_mean.detach().clone()
+            running[name + '.running_var'] = module.running_var.detach().clone()
+    model.load_state_dict(original)
+    return {'eval_logits': eval_logits, 'train_logits': train_logits.detach().clone(),
+            'loss': loss.detach().reshape(1).clone(), 'grads': grads, 'running': running}
+
+
+def max_rel(a, b):
+    """max |a − b| / max |b|."""
+    return ((a.double() - b.double()).abs().max() / b.double().abs().max().clamp_min(1e-30)).item()
+
+
+def measures(result, exact):
+    """PyTorch float32's error in each measure; test/helpers/float64.ts computes the same for tfjs."""
+    norms = {n: exact['grads'][n].double().norm().item() for n in exact['grads']}
+    largest = max(norms.values())
+    diff2 = sum(((result['grads'][n].double() - exact['grads'][n].double()) ** 2).sum().item() for n in norms)
+    worst_name, worst = '', 0.0
+    for n in norms:
+        err = (result['grads'][n].double() - exact['grads'][n].double()).norm().item() / max(norms[n], 1e-2 * largest)
+        if err > worst:
+            worst_name, worst = n, err
+    return {
+        'eval_logits': max_rel(result['eval_logits'], exact['eval_logits']),
+        'train_logits': max_rel(result['train_logits'], exact['train_logits']),
+        'loss': abs(result['loss'].double().item() - exact['loss'].double().item()) / abs(exact['loss'].double().item()),
+        'grad_all': math.sqrt(diff2) / math.sqrt(sum(v * v for v in norms.values())),
+        'grad_worst': worst,
+        'grad_worst_name': worst_name,
+        'running': max(max_rel(result['running'][n], exact['running'][n]) for n in exact['running']),
+    }
+
+
+def float32_and_float64(model, x, labels):
+    """(float32 result, float64 result) of the same step; the model is left in float32."""
+    model.float()
+    f32 = run_step(model, x.float(), labels)
+    model.double()
+    f64 = run_step(model, x.double(), labels)
+    model.float()
+    return f32, f64
+
+
+def reference_tensors(x, labels, f64):
+    tensors = {'input_nchw': x, 'labels': labels.to(torch.float32), 'eval_logits': f64['eval_logits'],
+               'train_logits': f64['train_logits'], 'loss': f64['loss']}
+    for name, grad in f64['grads'].items():
+        tensors['grad.' + name] = grad
+    for name, value in f64['running'].items():
+        tensors['running_after.' + name] = value
+    return {k: v.to(torch.float32) for k, v in tensors.items()}
+
+
+def small_model():
+    torch.manual_seed(0)
+    model = DenseNet(**SMALL_ARCH)
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                c = module.num_features
+                module.weight.copy_(torch.rand(c, generator=generator) + 0.5)
+                module.bias.copy_(torch.randn(c, generator=generator) * 0.2)
+                module.running_mean.copy_(torch.randn(c, generator=generator) * 0.2)
+                module.running_var.copy_(torch.rand(c, generator=generator) + 0.5)
+    return model
+
+
+def batch(size, n, classes, seed):
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 3, size, size, generator=generator)
+    labels = torch.randint(0, classes, (n,), generator=generator)
+    return x, labels
+
+
+def make_small(name, size, n):
+    model = small_model()
+    x, labels = batch(size, n, SMALL_ARCH['num_classes'], 2)
+    weights = {k: v for k, v in model.state_dict().items() if not k.endswith('num_batches_tracked')}
+    f32, f64 = float32_and_float64(model, x, labels)
+    errors = measures(f32, f64)
+    out = os.path.join(ROOT, name)
+    meta = {'generator': 'scripts/make_float64_fixtures.py', 'torch': torch.__version__}
+    write_safetensors(os.path.join(out, 'weights.safetensors'), weights, meta)
+    write_safetensors(os.path.join(out, 'reference.safetensors'), reference_tensors(x, labels, f64), meta)
+    write_json(os.path.join(out, 'config.json'), {
+        'architecture': dict(SMALL_ARCH, block_config=list(SMALL_ARCH['block_config'])),
+        'image_size': size,
+        'batch': n,
+        'input_layout': 'NCHW',
+        'reference': 'float64 (rounded to float32 once)',
+        'loss': 'mean cross-entropy of train_logits',
+        'bn_perturbation': 'as test/fixtures/torchvision/small (make_torchvision_fixtures.py)',
+        'seeds': {'init': 0, 'bn': 1, 'data': 2},
+        'torch_float32_errors': errors,
+        'state_dict': spec_list(model),
+        'versions': versions(),
+    })
+    print('%s: %s' % (name, json.dumps(errors)))
+
+
+def make_densenet121(size, n, out):
+    """DenseNet-121 (4 classes) with the deterministic weights of make_torchvision_fixtures.py."""
+    model = torchvision.models.densenet121(num_classes=4)
+    names = state_dict_names(model)
+    sd = model.state_dict()
+    generated = {name: torch.from_numpy(deterministic_tensor(t, name, list(sd[name].shape)))
+                 for t, name in enumerate(names)}
+    model.load_state_dict(generated, strict=False)
+    x, labels = batch(size, n, 4, 3)
+    f32, f64 = float32_and_float64(model, x, labels)
+    errors = measures(f32, f64)
+    os.makedirs(out, exist_ok=True)
+    write_safetensors(os.path.join(out, 'reference.safetensors'), reference_tensors(x, labels, f64))
+    write_json(os.path.join(out, 'config.json'), {
+        'architecture': {'growth_rate': 32, 'block_config': [6, 12, 24, 16], 'num_init_features': 64,
+                         'bn_size': 4, 'drop_rate': 0, 'num_classes': 4},
+        'image_size': size, 'batch': n, 'reference': 'float64 (rounded to float32 once)',
+        'torch_float32_errors': errors, 'state_dict': spec_list(model), 'versions': versions(),
+    })
+    print(json.dumps(errors))
+
+
+if __name__ == '__main__':
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--densenet121', nargs=3, metavar=('SIZE', 'BATCH', 'OUT_DIR'))
+    args = parser.parse_args()
+    if args.densenet121:
+        make_densenet121(int(args.densenet121[0]), int(args.densenet121[1]), args.densenet121[2])
+    else:
+        for config, (size, n) in CONFIGS.items():
+            make_small(config, size, n)

@@ -1,0 +1,166 @@
+/**
+ * Per-channel reductions of NHWC (or NC) tensors, accumulated in float64: the batch-norm statistics and the
+ * batch-norm backward's two sums.
+ *
+ * Why: tfjs's wasm backend sums in float32, one value after the other (its Sum and Mean transpose the tensor
+ * to [C, M] and run a sequential float32 loop), so a channel of M values loses up to M·2⁻²⁴ of its sum —
+ * 802,816 values per channel at DenseNet-201's stem at 224², batch 64 — and every gradient downstream
+ * inherits it. The cpu backend sums in JavaScript numbers (float64) but still forms Σdy·x − μ·Σdy in
+ * float32, which cancels when |μ| ≫ σ. Here both backends take one sequential read of the tensor in place
+ * (the wasm heap, the cpu backend's array; no copy, no full-size temporary) with float64 accumulators, and
+ * the backward sums Σdy·(x − μ) directly, so nothing cancels.
+ *
+ * Other backends: the shape-only `meta` backends allocate exactly the outputs the float64 pass allocates
+ * (so memory predictions stay exact), and any other backend (tensorflow, webgl) uses tfjs reductions.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+/** Mean and biased variance per channel (the last axis). */
+export interface ChannelMoments {
+  mean: tf.Tensor1D;
+  variance: tf.Tensor1D;
+}
+
+/** The two sums of the batch-norm backward, per channel: Σdy and Σdy·(x − μ). */
+export interface ChannelGradSums {
+  sumDy: tf.Tensor1D;
+  sumDyCentered: tf.Tensor1D;
+}
+
+/**
+ * Chooses the reduction path: 'float64' reads values in place; 'shape' only allocates the outputs (meta
+ * backends); 'ops' uses tfjs reductions. `setChannelSumsPath('ops')` forces the old float32 reductions on
+ * every backend (A/B comparisons and error measurements only); `undefined` restores the automatic choice.
+ */
+export type ChannelSumsPath = 'float64' | 'shape' | 'ops';
+let forcedPath: ChannelSumsPath | undefined;
+
+export function setChannelSumsPath(path: ChannelSumsPath | undefined): void {
+  if (path !== undefined && path !== 'float64' && path !== 'shape' && path !== 'ops') {
+    throw new Error(`setChannelSumsPath: path must be 'float64', 'shape', 'ops' or undefined, got ${JSON.stringify(path)}`);
+  }
+  forcedPath = path;
+}
+
+/** The parts of tfjs-backend-wasm's BackendWasm and tfjs-backend-cpu's MathBackendCPU read here. */
+interface WasmBackendLike {
+  wasm: { HEAPU8: Uint8Array };
+  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
+}
+interface CpuBackendLike {
+  data: { get(dataId: object): { values?: unknown } | undefined };
+}
+
+function pathFor(tensors: tf.Tensor[]): ChannelSumsPath {
+  if (forcedPath === 'ops') return 'ops';
+  const name = tf.getBackend();
+  if (name === 'meta' || name === 'meta-wasm') return 'shape';
+  if ((name === 'wasm' || name === 'cpu') && tensors.every((t) => t.dtype === 'float32')) return 'float64';
+  return 'ops';
+}
+
+/**
+ * The float32 values of `t` in place, without a copy: a view of the wasm heap, or the cpu backend's own array;
+ * null when the current backend does not hold them (a tensor still on another backend). Valid until the next
+ * allocation (a growing wasm heap detaches earlier views), so read it at once.
+ */
+function valuesInPlace(t: tf.Tensor): Float32Array | null {
+  const backend = tf.backend() as unknown;
+  if (tf.getBackend() === 'wasm') {
+    const wasm = backend as WasmBackendLike;
+    const data = wasm.dataIdMap.get(t.dataId as object);
+    return data ? new Float32Array(wasm.wasm.HEAPU8.buffer, data.memoryOffset, t.size) : null;
+  }
+  const values = (backend as CpuBackendLike).data.get(t.dataId as object)?.values;
+  if (!(values instanceof Float32Array) || values.length < t.size) return null;
+  return values.length === t.size ? values : values.subarray(0, t.size);
+}
+
+function channels(t: tf.Tensor): number {
+  return t.shape[t.shape.length - 1] ?? 1;
+}
+
+function checkChannelTensor(t: tf.Tensor, label: string): void {
+  if (t.rank < 2) throw new Error(`${label} must have rank ≥ 2 (channels last), got shape [${t.shape.join(', ')}]`);
+  if (t.size === 0) throw new Error(`${label} must not be empty, got shape [${t.shape.join(', ')}]`);
+}
+
+function toTensor(values: Float64Array): tf.Tensor1D {
+  return tf.tensor1d(Float32Array.from(values));
+}
+
+/** What a shape-only backend gets: an output made the way the float64 pass makes it (one upload of C values). */
+function placeholder(c: number): tf.Tensor1D {
+  return tf.tensor1d(new Float32Array(c));
+}
+
+/**
+ * Per-channel mean and biased variance of `x`. The float64 pass shifts every value by the channel's first
+ * value (so Σ(x − k)² − (Σ(x − k))²/M does not cancel even when |μ| ≫ σ).
+ */
+export function channelMoments(x: tf.Tensor): ChannelMoments {
+  checkChannelTensor(x, 'channelMoments: x');
+  const c = channels(x);
+  const path = pathFor([x]);
+  if (path === 'shape') return { mean: placeholder(c), variance: placeholder(c) };
+  const v = path === 'float64' ? valuesInPlace(x) : null;
+  if (!v) {
+    const axes = x.shape.slice(0, -1).map((_, i) => i);
+    const { mean, variance } = tf.moments(x, axes);
+    return { mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
+  }
+  const m = x.size / c;
+  const shift = new Float64Array(c);
+  for (let j = 0; j < c; j++) shift[j] = v[j]!;
+  const s1 = new Float64Array(c);
+  const s2 = new Float64Array(c);
+  for (let base = 0; base < v.length; base += c) {
+    for (let j = 0; j < c; j++) {
+      const d = v[base + j]! - shift[j]!;
+      s1[j] = s1[j]! + d;
+      s2[j] = s2[j]! + d * d;
+    }
+  }
+  const mean = new Float64Array(c);
+  const variance = new Float64Array(c);
+  for (let j = 0; j < c; j++) {
+    const d = s1[j]! / m;
+    mean[j] = shift[j]! + d;
+    variance[j] = Math.max(0, s2[j]! / m - d * d);
+  }
+  return { mean: toTensor(mean), variance: toTensor(variance) };
+}
+
+/** Per-channel Σdy and Σdy·(x − mean) for equally shaped `dy` and `x` and a per-channel `mean`. */
+export function channelGradSums(dy: tf.Tensor, x: tf.Tensor, mean: tf.Tensor1D): ChannelGradSums {
+  checkChannelTensor(x, 'channelGradSums: x');
+  if (dy.shape.join() !== x.shape.join()) {
+    throw new Error(`channelGradSums: dy [${dy.shape.join(', ')}] must have the shape of x [${x.shape.join(', ')}]`);
+  }
+  const c = channels(x);
+  if (mean.size !== c) throw new Error(`channelGradSums: mean must have ${c} values (the channels of x), got ${mean.size}`);
+  const path = pathFor([dy, x, mean]);
+  if (path === 'shape') return { sumDy: placeholder(c), sumDyCentered: placeholder(c) };
+  const mu = path === 'float64' ? valuesInPlace(mean) : null;
+  const g = path === 'float64' ? valuesInPlace(dy) : null;
+  const v = path === 'float64' ? valuesInPlace(x) : null;
+  if (!mu || !g || !v) {
+    return tf.tidy(() => {
+      const axes = x.shape.slice(0, -1).map((_, i) => i);
+      const sumDy = tf.sum(dy, axes) as tf.Tensor1D;
+      const sumDyX = tf.sum(tf.mul(dy, x), axes);
+      return { sumDy, sumDyCentered: tf.sub(sumDyX, tf.mul(mean, sumDy)) as tf.Tensor1D };
+    });
+  }
+  const center = Float64Array.from(mu);
+  const s1 = new Float64Array(c);
+  const s2 = new Float64Array(c);
+  for (let base = 0; base < v.length; base += c) {
+    for (let j = 0; j < c; j++) {
+      const d = g[base + j]!;
+      s1[j] = s1[j]! + d;
+      s2[j] = s2[j]! + d * (v[base + j]! - center[j]!);
+    }
+  }
+  return { sumDy: toTensor(s1), sumDyCentered: toTensor(s2) };
+}
