@@ -11,7 +11,7 @@ import { initBackend } from '../src/backend/index.js';
 import { setChannelSumsPath, type ChannelSumsPath } from '../src/checkpoint/channel-sums.js';
 import type { MemoryMode } from '../src/layers/config.js';
 import { densenet121 } from '../src/layers/index.js';
-import { trainStep } from '../src/train/step.js';
+import { trainStep } from '../src/step/step.js';
 
 function option(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);

@@ -7,9 +7,10 @@ import { readFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
 import { createDenseNet } from '../../src/layers/index.js';
 import type { MemoryMode } from '../../src/layers/config.js';
-import { softmaxCrossEntropy } from '../../src/train/step.js';
+import { softmaxCrossEntropy } from '../../src/step/loss.js';
 import { readSafetensors, type SafetensorsFile } from '../../src/weights/safetensors.js';
-import { exportTorchvisionStateDict, loadTorchvisionWeights, toTorchvisionLayout, torchvisionNames, type TorchvisionTensor } from '../../src/weights/torchvision.js';
+import { loadTorchvisionWeights } from '../../src/weights/torchvision.js';
+import { exportTorchvisionStateDict, toTorchvisionLayout, torchvisionNames, type TorchvisionTensor } from '../../src/weights/torchvision-names.js';
 import { modeOptions } from './models.js';
 
 export interface Architecture {
