@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { createDenseNet, type CreateDenseNetOptions } from '../../src/layers/index.js';
-import type { MemoryMode } from '../../src/layers/config.js';
+import type { MemoryMode, RecomputeMode } from '../../src/layers/config.js';
 
-export const MODES: MemoryMode[] = ['naive', 'layer', 'bottleneck'];
+export const MODES: MemoryMode[] = ['naive', 'layer', 'bottleneck', 'block'];
 
-export function modeOptions(mode: MemoryMode): { memoryEfficient: boolean; recompute: 'layer' | 'bottleneck' } {
+export function modeOptions(mode: MemoryMode): { memoryEfficient: boolean; recompute: RecomputeMode } {
   return mode === 'naive' ? { memoryEfficient: false, recompute: 'layer' } : { memoryEfficient: true, recompute: mode };
 }
 
