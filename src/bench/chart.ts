@@ -64,6 +64,7 @@ export async function renderLineChartSvg(options: LineChartOptions): Promise<str
     });
   }
 
+  const distinctX = [...new Set(values.map((v) => v.x))].sort((a, b) => a - b);
   const lines = {
     data: { values },
     mark: { type: 'line', point: { filled: true, size: 40 }, strokeWidth: 2 },
@@ -73,7 +74,8 @@ export async function renderLineChartSvg(options: LineChartOptions): Promise<str
         type: 'quantitative',
         title: xLabel,
         scale: xScale === 'log' ? { type: 'log' } : { zero: false },
-        ...(integerX ? { axis: { format: 'd', tickMinStep: 1 } } : {}),
+        // Few distinct batches: tick exactly those; many: whole-number ticks.
+        ...(integerX ? { axis: distinctX.length <= 12 ? { format: 'd', values: distinctX } : { format: 'd', tickMinStep: 1 } } : {}),
       },
       y: { field: 'y', type: 'quantitative', title: yLabel, ...(yScale === 'log' ? { scale: { type: 'log' } } : {}) },
       color: {
