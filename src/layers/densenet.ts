@@ -109,7 +109,7 @@ export function setMemoryEfficient(model: tf.LayersModel, memoryEfficient: boole
   return layers.length;
 }
 
-/** The memory mode of a model's DenseNet layers ('naive', 'bottleneck' or 'layer'). */
+/** The memory mode of a model's DenseNet layers ('naive', 'bottleneck', 'layer' or 'block'; mixed modes, as a per-block plan gives, are joined with '+'). */
 export function memoryModeOfModel(model: tf.LayersModel): string {
   const modes = new Set(model.layers.filter((l): l is MemoryModeLayer => l instanceof MemoryModeLayer).map((l) => l.memoryMode));
   if (modes.size === 0) throw new Error(`model '${model.name}' has no DenseNet layers`);
