@@ -45,6 +45,27 @@ describe('renderLineChartSvg', () => {
     expect(meta.height).toBeGreaterThan(360);
   });
 
+  it('a log y scale, integer batch ticks and a labelled budget rule', async () => {
+    const svg = await renderLineChartSvg({
+      ...base,
+      yScale: 'log',
+      integerX: true,
+      rules: [{ y: 300, label: 'budget 300 MiB' }],
+      series: [
+        { name: 'a', points: [1, 2, 3].map((x) => ({ x, y: 10 ** x })) },
+        { name: 'b', points: [{ x: 1, y: 0 }, { x: 2, y: 5 }] },
+      ],
+    });
+    const t = texts(svg);
+    expect(t).toContain('budget 300 MiB');
+    expect(t).toEqual(expect.arrayContaining(['10', '100', '1,000']));
+    // Batch ticks are whole numbers: no '1.5' between batches 1 and 2.
+    expect(t.filter((s) => /^\d+\.\d+$/.test(s))).toEqual([]);
+    // y = 0 has no place on a log axis: 3 + 1 points.
+    expect(svg.match(/aria-roledescription="point"/g)).toHaveLength(4);
+    expect((await sharp(Buffer.from(svg)).metadata()).format).toBe('svg');
+  });
+
   it('honours width, height and a log x scale', async () => {
     const svg = await renderLineChartSvg({
       ...base,

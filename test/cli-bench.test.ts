@@ -49,7 +49,8 @@ describe('efficient-densenet bench / max-batch: usage errors', () => {
 describe('efficient-densenet bench on meta', () => {
   it('--json gives one document with every mode and batch, and --chart draws them', async () => {
     const chart = path.join(dir, 'memory.svg');
-    const { code, stdout } = await cli(['bench', '--model', 'densenet121', '--image-size', '64', '--batch', '2,4', '--mode', 'both', '--json', '--chart', chart]);
+    const budgetSvg = path.join(dir, 'budget.svg');
+    const { code, stdout } = await cli(['bench', '--model', 'densenet121', '--image-size', '64', '--batch', '2,4', '--mode', 'both', '--json', '--chart', chart, '--budget-chart', budgetSvg, '--budget', '96MiB']);
     expect(code).toBe(0);
     const report = JSON.parse(stdout) as { model: string; imageSize: number; backend: string; results: Array<Record<string, unknown>> };
     expect(report).toMatchObject({ model: 'densenet121', imageSize: 64, backend: 'meta' });
@@ -67,6 +68,10 @@ describe('efficient-densenet bench on meta', () => {
     expect(svg).toContain('<svg');
     expect(svg).toContain('naive');
     expect(svg).toContain('batch size');
+    expect(svg).toContain('log scale');
+    const budget = await readFile(budgetSvg, 'utf8');
+    expect(budget).toContain('budget 96.0 MiB');
+    expect(budget).toContain('whole step');
   });
 });
 

@@ -42,6 +42,12 @@ describe('training-step memory', () => {
     expect(efficient).toBeLessThan(1.15);
     expect(efficient).toBeGreaterThan(0.85);
   });
+
+  it('block recomputation keeps less than layer recomputation, and stays linear in depth', async () => {
+    const [p1, p2, p4] = [await stepPeak(singleBlock('block', 4), 2), await stepPeak(singleBlock('block', 8), 2), await stepPeak(singleBlock('block', 16), 2)];
+    expect(p4).toBeLessThan(await stepPeak(singleBlock('layer', 16), 2));
+    expect(Math.log2((p4 - p2) / (p2 - p1))).toBeLessThan(1.15);
+  });
 });
 
 describe('no leaks', () => {

@@ -30,7 +30,7 @@ describe('the meta backend predicts a real training step to the byte', () => {
     expect(wasm.stepPeakBytes).toBeGreaterThan(0);
   });
 
-  it.each(['naive', 'layer', 'bottleneck'] as const)('small DenseNet, %s: meta = cpu (buffers and engine)', async (mode) => {
+  it.each(['naive', 'layer', 'bottleneck', 'block'] as const)('small DenseNet, %s: meta = cpu (buffers and engine)', async (mode) => {
     const measure = async (backend: 'cpu' | 'meta') => {
       await initBackend(backend);
       const model = tinyDenseNet(mode);

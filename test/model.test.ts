@@ -50,10 +50,12 @@ describe('setMemoryEfficient', () => {
     expect(memoryModeOfModel(model)).toBe('layer');
     setMemoryEfficient(model, true, 'bottleneck');
     expect(memoryModeOfModel(model)).toBe('bottleneck');
+    setMemoryEfficient(model, true, 'block');
+    expect(memoryModeOfModel(model)).toBe('block');
     setMemoryEfficient(model, false);
     expect(memoryModeOfModel(model)).toBe('naive');
     expect(model.getWeights().map((w) => Array.from(w.dataSync()))).toEqual(weights);
-    expect(() => setMemoryEfficient(model, true, 'everything' as 'layer')).toThrow(/recompute must be 'layer' or 'bottleneck'/);
+    expect(() => setMemoryEfficient(model, true, 'everything' as 'layer')).toThrow(/recompute must be 'layer', 'bottleneck' or 'block'/);
     model.dispose();
   });
 });
@@ -95,7 +97,7 @@ describe('bad configuration is refused before any tensor is allocated', () => {
     ['too small an image', { inputShape: [31, 64, 3] }, /inputShape height must be an integer ≥ 32/],
     ['4 channels', { inputShape: [64, 64, 4] }, /inputShape must have 3 channels/],
     ['numClasses 0', { numClasses: 0 }, /numClasses must be a positive integer/],
-    ['unknown recompute', { memoryEfficient: true, recompute: 'all' }, /recompute must be 'layer' or 'bottleneck', got "all"/],
+    ['unknown recompute', { memoryEfficient: true, recompute: 'all' }, /recompute must be 'layer', 'bottleneck' or 'block', got "all"/],
     ['dropRate 1', { dropRate: 1 }, /dropRate must be a number in \[0, 1\)/],
     ['unknown option', { depth: 121 }, /unknown DenseNet option 'depth'/],
   ];

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { bottleneckOp, denseBlockOp, denseLayerOp, type DenseLayerParams } from '../src/checkpoint/dense-ops.js';
 import { headOp, stemTailOp, transitionOp } from '../src/checkpoint/stage-ops.js';
+import { denseBlockRecomputeOp, stemTailRecomputeOp } from '../src/checkpoint/block-op.js';
 import type { TrainingNorm } from '../src/checkpoint/batch-norm.js';
 import { softmaxCrossEntropy } from '../src/step/loss.js';
 import { MODES, perturbNorms, tinyDenseNet } from './helpers/models.js';
@@ -38,7 +39,7 @@ function trainingForwardBackward(model: tf.LayersModel, xs: tf.Tensor, ys: tf.Te
 }
 
 describe('memory modes give identical training results', () => {
-  it('naive, layer and bottleneck agree on logits, loss, every gradient and running statistics', () => {
+  it('naive, layer, bottleneck and block agree on logits, loss, every gradient and running statistics', () => {
     const xs = tf.randomNormal([3, 32, 32, 3], 0, 1, 'float32', 11);
     const ys = tf.oneHot([0, 2, 1], 3);
     const results = MODES.map((mode) => {
@@ -148,6 +149,44 @@ describe('custom ops pass finite-difference gradient checks', () => {
     const l2 = randomLayer(5, 4, 2, 50);
     const r = projection([2, 4, 4, 7], 59);
     expectClose(checkDirectional((xs) => scalarOf(denseBlockOp(xs[0] as tf.Tensor4D, [layerParams(xs, 1), layerParams(xs, 7)]), r), [x, ...l1, ...l2], 60));
+  });
+
+  it('denseBlockRecomputeOp (block mode): channel groups, input cut into chunks, chunks merged into groups', () => {
+    // Output width 3 + 3·1 = 6 → groups of ⌈6/4⌉ = 2 channels: the input is cut into chunks of 2 + 1, and
+    // single-channel features merge two by two into one group.
+    const x = tf.randomNormal([2, 4, 4, 3], 0, 1, 'float32', 141) as tf.Tensor4D;
+    const layers = [randomLayer(3, 4, 1, 142), randomLayer(4, 4, 1, 150), randomLayer(5, 4, 1, 158)];
+    const r = projection([2, 4, 4, 6], 159);
+    const f = (xs: tf.Tensor[]) => scalarOf(denseBlockRecomputeOp(xs[0] as tf.Tensor4D, [layerParams(xs, 1), layerParams(xs, 7), layerParams(xs, 13)]), r);
+    expectClose(checkDirectional(f, [x, ...layers.flat()], 160));
+  });
+
+  it('denseBlockRecomputeOp equals denseBlockOp: dropout, a wide input cut into chunks', () => {
+    // Output width 5 + 1 + 1 + 2 = 9 → groups of 3 channels: input chunks of 3 + 2, the 1-channel features merged.
+    const x = tf.randomNormal([2, 4, 4, 5], 0, 1, 'float32', 241) as tf.Tensor4D;
+    const layers = [randomLayer(5, 4, 1, 242), randomLayer(6, 4, 1, 250), randomLayer(7, 4, 2, 258)];
+    const r = projection([2, 4, 4, 9], 259);
+    const run = (op: typeof denseBlockOp) =>
+      tf.grads((...xs: tf.Tensor[]) => scalarOf(op(xs[0] as tf.Tensor4D, [layerParams(xs, 1), layerParams(xs, 7), layerParams(xs, 13)], { rate: 0.3, seed: 5 }), r))([x, ...layers.flat()]);
+    const reference = run(denseBlockOp);
+    const block = run(denseBlockRecomputeOp);
+    reference.forEach((g, i) => expect(relativeError(block[i], g), `input ${i}`).toBeLessThan(1e-5));
+  });
+
+  it('stemTailRecomputeOp and transitionOp in channel groups', () => {
+    const image = tf.randomNormal([2, 12, 12, 3], 0, 1, 'float32', 191) as tf.Tensor4D;
+    const kernel = weights([3, 3, 3, 16], 192);
+    const n16 = norm(16, 193);
+    const convolve = (img: tf.Tensor4D, k: tf.Tensor4D) => tf.conv2d(img, k, 2, 'same');
+    const stem = ([k, g, b]: tf.Tensor[]) =>
+      scalarOf(stemTailRecomputeOp(convolve(image, k as tf.Tensor4D), { gamma: g as tf.Tensor1D, beta: b as tf.Tensor1D, record: noRecord }, { image, kernel: k as tf.Tensor4D, convolve }), projection([2, 3, 3, 16], 194));
+    expectClose(checkDirectional(stem, [kernel, n16.gamma, n16.beta], 195));
+    const x = tf.randomNormal([2, 6, 6, 6], 0, 1, 'float32', 196) as tf.Tensor4D;
+    const n6 = norm(6, 197);
+    const k6 = weights([1, 1, 6, 3], 198);
+    const transition = ([a, g, b, w]: tf.Tensor[]) =>
+      scalarOf(transitionOp(a as tf.Tensor4D, { gamma: g as tf.Tensor1D, beta: b as tf.Tensor1D, record: noRecord }, w as tf.Tensor4D, { channelGroups: 4 }), projection([2, 3, 3, 3], 199));
+    expectClose(checkDirectional(transition, [x, n6.gamma, n6.beta, k6], 200));
   });
 
   it('stemTailOp, transitionOp and headOp', () => {

@@ -57,7 +57,7 @@ export interface BenchmarkOptions {
   model: DenseNetVariant;
   batches: number[];
   imageSize: number;
-  modes: BenchMode[];
+  modes: readonly BenchMode[];
   backend: BackendName;
   steps?: number;
   numClasses?: number;

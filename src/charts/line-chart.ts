@@ -21,6 +21,12 @@ export interface LineChartOptions {
   series: ChartSeries[];
   /** Default 'linear'. With 'log' every x must be > 0. */
   xScale?: 'linear' | 'log';
+  /** Default 'linear'. With 'log' points with y ≤ 0 are left out (they have no place on the axis). */
+  yScale?: 'linear' | 'log';
+  /** Label the x axis with integers only (batch sizes): ticks on whole numbers, no decimals. */
+  integerX?: boolean;
+  /** Dashed horizontal lines (a budget), labelled at their right end. */
+  rules?: Array<{ y: number; label: string }>;
   /** Plot area in px (axes, title and legend come on top). Defaults 640 × 360. */
   width?: number;
   height?: number;
@@ -35,7 +41,7 @@ export interface LineChartOptions {
  * series shows a shorter line instead of the whole chart failing. A non-finite x is a caller error.
  */
 export async function renderLineChartSvg(options: LineChartOptions): Promise<string> {
-  const { title, xLabel, yLabel, series, xScale = 'linear', width = 640, height = 360 } = options;
+  const { title, xLabel, yLabel, series, xScale = 'linear', yScale = 'linear', integerX = false, rules = [], width = 640, height = 360 } = options;
   if (series.length === 0) throw new UsageError('series must hold at least one series');
   const names = series.map((s) => s.name);
   const duplicate = names.find((n, i) => names.indexOf(n) !== i);
@@ -54,16 +60,12 @@ export async function renderLineChartSvg(options: LineChartOptions): Promise<str
       if (xScale === 'log' && p.x <= 0) {
         throw new UsageError(`series '${s.name}' has x = ${p.x} at point ${order}; a log x scale needs x > 0`);
       }
-      if (Number.isFinite(p.y)) values.push({ series: s.name, x: p.x, y: p.y, order });
+      if (Number.isFinite(p.y) && (yScale === 'linear' || p.y > 0)) values.push({ series: s.name, x: p.x, y: p.y, order });
     });
   }
 
-  const spec: TopLevelSpec = {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title,
-    width,
-    height,
-    background: 'white',
+  const distinctX = [...new Set(values.map((v) => v.x))].sort((a, b) => a - b);
+  const lines = {
     data: { values },
     mark: { type: 'line', point: { filled: true, size: 40 }, strokeWidth: 2 },
     encoding: {
@@ -72,8 +74,10 @@ export async function renderLineChartSvg(options: LineChartOptions): Promise<str
         type: 'quantitative',
         title: xLabel,
         scale: xScale === 'log' ? { type: 'log' } : { zero: false },
+        // Few distinct batches: tick exactly those; many: whole-number ticks.
+        ...(integerX ? { axis: distinctX.length <= 12 ? { format: 'd', values: distinctX } : { format: 'd', tickMinStep: 1 } } : {}),
       },
-      y: { field: 'y', type: 'quantitative', title: yLabel },
+      y: { field: 'y', type: 'quantitative', title: yLabel, ...(yScale === 'log' ? { scale: { type: 'log' } } : {}) },
       color: {
         field: 'series',
         type: 'nominal',
@@ -86,7 +90,23 @@ export async function renderLineChartSvg(options: LineChartOptions): Promise<str
       // Lines join points in the order the caller gave them, not sorted by x.
       order: { field: 'order', type: 'quantitative' },
     },
-  };
+  } as const;
+  const ruleLayers = rules.flatMap((rule) => [
+    { data: { values: [{ y: rule.y }] }, mark: { type: 'rule', strokeDash: [6, 4], color: '#444' }, encoding: { y: { field: 'y', type: 'quantitative' } } },
+    {
+      data: { values: [{ y: rule.y, label: rule.label }] },
+      mark: { type: 'text', align: 'right', baseline: 'bottom', dx: -4, dy: -3, x: width, color: '#444' },
+      encoding: { y: { field: 'y', type: 'quantitative' }, text: { field: 'label' } },
+    },
+  ]);
+  const spec = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title,
+    width,
+    height,
+    background: 'white',
+    ...(ruleLayers.length === 0 ? lines : { layer: [lines, ...ruleLayers] }),
+  } as unknown as TopLevelSpec;
 
   const compiled = vl.compile(spec).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none' });

@@ -67,6 +67,23 @@ function bnAffine(x: tf.Tensor, norm: NormAffine, stats: BatchStats): tf.Tensor 
   return shifted;
 }
 
+/**
+ * bnRelu of a temporary the caller hands over: x is freed as soon as it has been read, so no more than two
+ * full-size tensors are alive at once (bnRelu keeps x and adds two). Same values as bnRelu.
+ */
+export function bnReluConsuming(x: tf.Tensor, norm: NormAffine, stats: BatchStats): tf.Tensor {
+  const { scale, shift } = scaleShift(norm, stats);
+  const scaled = tf.mul(x, scale);
+  x.dispose();
+  const shifted = tf.add(scaled, shift);
+  scaled.dispose();
+  const activated = tf.relu(shifted);
+  shifted.dispose();
+  scale.dispose();
+  shift.dispose();
+  return activated;
+}
+
 function scaleShift(norm: NormAffine, stats: BatchStats): { scale: tf.Tensor1D; shift: tf.Tensor1D } {
   return tf.tidy(() => {
     const scale = tf.mul(norm.gamma, stats.invStd) as tf.Tensor1D;

@@ -9,7 +9,7 @@
  * Gradients are analytic; the 1×1 convolution's forward is never recomputed (its gradients do not need it).
  */
 import * as tf from '@tensorflow/tfjs';
-import { batchNormBackward, batchStats, bnRelu, reluBackward, type BatchStats, type TrainingNorm } from './batch-norm.js';
+import { batchNormBackward, batchStats, bnRelu, reluBackward, type BatchStats, type NormAffine, type TrainingNorm } from './batch-norm.js';
 import { customOp, release } from './custom-op.js';
 import { conv2dBackpropFilter, conv2dBackpropInput } from './kernels.js';
 import { matMulTransposeA, matMulTransposeB } from './matmul.js';
@@ -81,13 +81,17 @@ function newFeaturesForward(z: tf.Tensor4D, norm2: TrainingNorm, kernel2: tf.Ten
   return { features, stats };
 }
 
-interface NormGrads {
+export interface NormGrads {
   dGamma: tf.Tensor1D;
   dBeta: tf.Tensor1D;
 }
 
-/** Backprop through BN1 → ReLU → 1×1 conv, recomputing the activation from x. Frees everything it makes. */
-function bottleneckBackward(x: tf.Tensor4D, norm1: TrainingNorm, kernel1: tf.Tensor4D, stats: BatchStats, dz: tf.Tensor4D): { dx: tf.Tensor4D; dKernel: tf.Tensor4D } & NormGrads {
+/**
+ * Backprop through BN1 → ReLU → 1×1 conv, recomputing the activation from x. Frees everything it makes.
+ * Per-channel but for the convolution, so it also runs on a channel slice of x with the matching slices of
+ * norm1, kernel1's input rows and the statistics (the `block` mode does, to keep its temporaries small).
+ */
+export function bottleneckBackward(x: tf.Tensor4D, norm1: NormAffine, kernel1: tf.Tensor4D, stats: BatchStats, dz: tf.Tensor4D): { dx: tf.Tensor4D; dKernel: tf.Tensor4D } & NormGrads {
   const activated = bnRelu(x, norm1, stats) as tf.Tensor4D;
   const { dx: dActivated, dKernel } = conv1x1Backward(activated, kernel1, dz);
   const dy = reluBackward(dActivated, activated);
@@ -98,7 +102,7 @@ function bottleneckBackward(x: tf.Tensor4D, norm1: TrainingNorm, kernel1: tf.Ten
 }
 
 /** Backprop through BN2 → ReLU → 3×3 conv (→ dropout), recomputing the activation from z. */
-function newFeaturesBackward(z: tf.Tensor4D, norm2: TrainingNorm, kernel2: tf.Tensor4D, stats: BatchStats, dFeatures: tf.Tensor4D, mask?: tf.Tensor): { dz: tf.Tensor4D; dKernel: tf.Tensor4D } & NormGrads {
+export function newFeaturesBackward(z: tf.Tensor4D, norm2: NormAffine, kernel2: tf.Tensor4D, stats: BatchStats, dFeatures: tf.Tensor4D, mask?: tf.Tensor): { dz: tf.Tensor4D; dKernel: tf.Tensor4D } & NormGrads {
   const dConv = mask ? (tf.mul(dFeatures, mask) as tf.Tensor4D) : dFeatures;
   const activated = bnRelu(z, norm2, stats) as tf.Tensor4D;
   const dKernel = conv2dBackpropFilter(activated, dConv, kernel2.shape, 1, 'same');
@@ -122,7 +126,7 @@ function splitChannels(x: tf.Tensor4D, features: tf.Tensor4D[]): tf.Tensor4D[] {
   return parts;
 }
 
-function statsTensors(stats: BatchStats): tf.Tensor1D[] {
+export function statsTensors(stats: BatchStats): tf.Tensor1D[] {
   return [stats.mean, stats.invStd];
 }
 
@@ -143,7 +147,7 @@ export function bottleneckOp(features: tf.Tensor4D[], norm1: TrainingNorm, kerne
         const [gamma, beta, kernel] = saved.slice(count, count + 3) as [tf.Tensor1D, tf.Tensor1D, tf.Tensor4D];
         const [mean, invStd] = saved.slice(count + 3) as tf.Tensor1D[];
         const xRe = concatFeatures(inputsSaved);
-        const grads = bottleneckBackward(xRe, { gamma, beta, record: norm1.record }, kernel, { mean, invStd }, dz);
+        const grads = bottleneckBackward(xRe, { gamma, beta }, kernel, { mean, invStd }, dz);
         xRe.dispose();
         release(mean, invStd);
         return [...splitChannels(grads.dx, inputsSaved), grads.dGamma, grads.dBeta, grads.dKernel];
@@ -152,14 +156,14 @@ export function bottleneckOp(features: tf.Tensor4D[], norm1: TrainingNorm, kerne
   })([...features, norm1.gamma, norm1.beta, kernel1]);
 }
 
-function layerParamTensors(params: DenseLayerParams): tf.Tensor[] {
+export function layerParamTensors(params: DenseLayerParams): tf.Tensor[] {
   return [params.norm1.gamma, params.norm1.beta, params.kernel1, params.norm2.gamma, params.norm2.beta, params.kernel2];
 }
 
-const PARAMS_PER_LAYER = 6;
+export const PARAMS_PER_LAYER = 6;
 
 /** Rebuilds a layer's parameters from the op's saved clones, keeping the layer's stat recorders. */
-function paramsFromSaved(saved: tf.Tensor[], like: DenseLayerParams): DenseLayerParams {
+export function paramsFromSaved(saved: tf.Tensor[], like: DenseLayerParams): DenseLayerParams {
   const [gamma1, beta1, kernel1, gamma2, beta2, kernel2] = saved;
   return {
     norm1: { gamma: gamma1 as tf.Tensor1D, beta: beta1 as tf.Tensor1D, record: like.norm1.record },
@@ -170,7 +174,7 @@ function paramsFromSaved(saved: tf.Tensor[], like: DenseLayerParams): DenseLayer
 }
 
 /** What one dense layer's recomputing backward needs besides its input. */
-interface LayerTape {
+export interface LayerTape {
   z: tf.Tensor4D;
   stats1: BatchStats;
   stats2: BatchStats;
@@ -194,7 +198,7 @@ function layerTapeFromSaved(saved: tf.Tensor[], hasMask: boolean): LayerTape {
 const TAPE_TENSORS = 5;
 
 /** One dense layer's training forward from its concatenated input; returns the new features and its tape. */
-function denseLayerForward(x: tf.Tensor4D, params: DenseLayerParams, dropout?: DropoutSpec): { features: tf.Tensor4D; tape: LayerTape } {
+export function denseLayerForward(x: tf.Tensor4D, params: DenseLayerParams, dropout?: DropoutSpec): { features: tf.Tensor4D; tape: LayerTape } {
   const { z, stats: stats1 } = bottleneckForward(x, params.norm1, params.kernel1);
   const growth = params.kernel2.shape[3];
   const mask = dropout && dropout.rate > 0 ? dropoutMask([...z.shape.slice(0, 3), growth], dropout) : undefined;

@@ -7,7 +7,8 @@
  * Each keeps only its input and per-channel statistics and recomputes the rest in backprop.
  */
 import * as tf from '@tensorflow/tfjs';
-import { batchNormBackward, batchStats, bnRelu, reluBackward, type TrainingNorm } from './batch-norm.js';
+import { batchNormBackward, batchStats, bnRelu, reluBackward, type BatchStats, type NormAffine, type NormGradients, type TrainingNorm } from './batch-norm.js';
+import { channelRanges, joinGroups, sliceChannels, sliceKernelRows, sliceNorm } from './channel-groups.js';
 import { customOp, release } from './custom-op.js';
 import { avgPoolGrad, maxPoolGrad } from './kernels.js';
 import { conv1x1 } from './dense-ops.js';
@@ -26,12 +27,24 @@ export function transitionPool(x: tf.Tensor4D): tf.Tensor4D {
 }
 
 /** Applies the BN backward to dL/dA of relu(BN(x)), given the recomputed activation. */
-function normReluBackward(dActivated: tf.Tensor, activated: tf.Tensor, x: tf.Tensor, gamma: tf.Tensor1D, mean: tf.Tensor1D, invStd: tf.Tensor1D) {
+function normReluBackward(dActivated: tf.Tensor, activated: tf.Tensor, x: tf.Tensor, gamma: tf.Tensor1D, mean: tf.Tensor1D, invStd: tf.Tensor1D): NormGradients {
   const dy = reluBackward(dActivated, activated);
   release(dActivated, activated);
   const grads = batchNormBackward(dy, x, gamma, { mean, invStd });
   dy.dispose();
   return grads;
+}
+
+/**
+ * Backprop through BN → ReLU → stem max-pool from the pool's input x, recomputing the activation. Per-channel,
+ * so it also runs on a channel slice of x and dy with the matching slices of the norm and the statistics.
+ */
+export function stemTailBackward(x: tf.Tensor4D, norm: NormAffine, stats: BatchStats, dy: tf.Tensor4D): NormGradients {
+  const act = bnRelu(x, norm, stats) as tf.Tensor4D;
+  const out = stemPool(act);
+  const dActivated = maxPoolGrad(dy, act, out, STEM_POOL.size, STEM_POOL.stride, STEM_POOL.pad);
+  out.dispose();
+  return normReluBackward(dActivated, act, x, norm.gamma, stats.mean, stats.invStd);
 }
 
 export function stemTailOp(x: tf.Tensor4D, norm: TrainingNorm): tf.Tensor4D {
@@ -45,11 +58,7 @@ export function stemTailOp(x: tf.Tensor4D, norm: TrainingNorm): tf.Tensor4D {
       value: pooled,
       gradFunc: (dy, saved) => {
         const [xs, gamma, beta, mean, invStd] = saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
-        const act = bnRelu(xs, { gamma, beta }, { mean, invStd }) as tf.Tensor4D;
-        const out = stemPool(act);
-        const dActivated = maxPoolGrad(dy, act, out, STEM_POOL.size, STEM_POOL.stride, STEM_POOL.pad);
-        out.dispose();
-        const grads = normReluBackward(dActivated, act, xs, gamma, mean, invStd);
+        const grads = stemTailBackward(xs, { gamma, beta }, { mean, invStd }, dy);
         release(xs, mean, invStd);
         return [grads.dx, grads.dGamma, grads.dBeta];
       },
@@ -57,7 +66,34 @@ export function stemTailOp(x: tf.Tensor4D, norm: TrainingNorm): tf.Tensor4D {
   })([x, norm.gamma, norm.beta]);
 }
 
-export function transitionOp(x: tf.Tensor4D, norm: TrainingNorm, kernel: tf.Tensor4D): tf.Tensor4D {
+/**
+ * Backprop through BN → ReLU → 2×2 avg-pool → 1×1 conv from the input x, recomputing the activation.
+ * Per-channel but for the convolution, so it also runs on a channel slice of x with the matching slices of
+ * the norm, the statistics and the kernel's input rows (dy stays whole).
+ */
+export function transitionBackward(x: tf.Tensor4D, norm: NormAffine, kernel: tf.Tensor4D, stats: BatchStats, dy: tf.Tensor4D): NormGradients & { dKernel: tf.Tensor4D } {
+  const act = bnRelu(x, norm, stats) as tf.Tensor4D;
+  const pool = transitionPool(act);
+  const [n, h, wd, c] = pool.shape;
+  const out = kernel.shape[3];
+  const { dKernel, dPooled } = tf.tidy(() => {
+    const dyFlat = tf.reshape(dy, [n * h * wd, out]) as tf.Tensor2D;
+    return {
+      dKernel: tf.reshape(matMulTransposeA(tf.reshape(pool, [n * h * wd, c]) as tf.Tensor2D, dyFlat), kernel.shape) as tf.Tensor4D,
+      dPooled: tf.reshape(matMulTransposeB(dyFlat, tf.reshape(kernel, [c, out]) as tf.Tensor2D), pool.shape) as tf.Tensor4D,
+    };
+  });
+  pool.dispose();
+  const dActivated = avgPoolGrad(dPooled, act, 2, 2, 'valid');
+  dPooled.dispose();
+  return { ...normReluBackward(dActivated, act, x, norm.gamma, stats.mean, stats.invStd), dKernel };
+}
+
+/**
+ * The transition as one op. `channelGroups` > 1 runs the backward on that many slices of the input's channels
+ * (the `block` mode's choice: its temporaries then stay a fraction of the input, which the dense block keeps).
+ */
+export function transitionOp(x: tf.Tensor4D, norm: TrainingNorm, kernel: tf.Tensor4D, { channelGroups = 1 }: { channelGroups?: number } = {}): tf.Tensor4D {
   return customOp<tf.Tensor4D>((inputs, save) => {
     const [input] = inputs as tf.Tensor4D[];
     const stats = batchStats(input, norm);
@@ -70,23 +106,27 @@ export function transitionOp(x: tf.Tensor4D, norm: TrainingNorm, kernel: tf.Tens
       value: out,
       gradFunc: (dy, saved) => {
         const [xs, gamma, beta, w, mean, invStd] = saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.Tensor4D, tf.Tensor1D, tf.Tensor1D];
-        const act = bnRelu(xs, { gamma, beta }, { mean, invStd }) as tf.Tensor4D;
-        const pool = transitionPool(act);
-        const [n, h, wd, c] = pool.shape;
-        const out = w.shape[3];
-        const { dKernel, dPooled } = tf.tidy(() => {
-          const dyFlat = tf.reshape(dy, [n * h * wd, out]) as tf.Tensor2D;
-          return {
-            dKernel: tf.reshape(matMulTransposeA(tf.reshape(pool, [n * h * wd, c]) as tf.Tensor2D, dyFlat), w.shape) as tf.Tensor4D,
-            dPooled: tf.reshape(matMulTransposeB(dyFlat, tf.reshape(w, [c, out]) as tf.Tensor2D), pool.shape) as tf.Tensor4D,
-          };
-        });
-        pool.dispose();
-        const dActivated = avgPoolGrad(dPooled, act, 2, 2, 'valid');
-        dPooled.dispose();
-        const grads = normReluBackward(dActivated, act, xs, gamma, mean, invStd);
+        if (channelGroups <= 1) {
+          const grads = transitionBackward(xs, { gamma, beta }, w, { mean, invStd }, dy);
+          release(xs, mean, invStd);
+          return [grads.dx, grads.dGamma, grads.dBeta, grads.dKernel];
+        }
+        const parts: Array<ReturnType<typeof transitionBackward>> = [];
+        for (const range of channelRanges(xs.shape[3], Math.ceil(xs.shape[3] / channelGroups))) {
+          const slice = sliceNorm({ gamma, beta }, { mean, invStd }, range);
+          const xSlice = sliceChannels(xs, range);
+          const rows = sliceKernelRows(w, range);
+          parts.push(transitionBackward(xSlice, slice.norm, rows, slice.stats, dy));
+          release(xSlice, rows);
+          slice.dispose();
+        }
         release(xs, mean, invStd);
-        return [grads.dx, grads.dGamma, grads.dBeta, dKernel];
+        return [
+          joinGroups(parts.map((p) => p.dx), 3),
+          joinGroups(parts.map((p) => p.dGamma), 0),
+          joinGroups(parts.map((p) => p.dBeta), 0),
+          joinGroups(parts.map((p) => p.dKernel), 2),
+        ];
       },
     };
   })([x, norm.gamma, norm.beta, kernel]);

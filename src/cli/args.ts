@@ -1,6 +1,7 @@
 /** Parsing of command-line values; every failure is a UsageError naming the option and what is allowed. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError } from '../util/errors.js';
+import { byteSize } from '../util/validate.js';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 
@@ -52,25 +53,8 @@ export function choice<T extends string>(value: string | undefined, option: stri
   return value as T;
 }
 
-const UNITS: Record<string, number> = {
-  b: 1,
-  kb: 1e3,
-  mb: 1e6,
-  gb: 1e9,
-  tb: 1e12,
-  kib: 2 ** 10,
-  mib: 2 ** 20,
-  gib: 2 ** 30,
-  tib: 2 ** 40,
-};
-
 /** '4GiB', '512MiB', '16GB', '1e9' → bytes. */
 export function parseBytes(value: string | undefined, option: string): number {
   if (value === undefined) throw new UsageError(`--${option} is required (e.g. 4GiB, 512MiB, 16GB)`);
-  const match = /^\s*(\d+(?:\.\d+)?(?:e\d+)?)\s*([kmgt]i?b|b)?\s*$/i.exec(value);
-  const bytes = match ? Number(match[1]) * UNITS[(match[2] ?? 'b').toLowerCase()] : NaN;
-  if (!Number.isFinite(bytes) || bytes < 1) {
-    throw new UsageError(`--${option} must be a size like 4GiB, 512MiB or 16GB; got '${value}'`);
-  }
-  return Math.floor(bytes);
+  return byteSize(`--${option}`, value) as number;
 }

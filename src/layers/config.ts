@@ -6,17 +6,22 @@ import { UsageError } from '../util/errors.js';
 import { boolean, finiteNumber, integer, knownKeys, nonEmptyString, plainObject, withoutUndefined } from '../util/validate.js';
 
 /** How a dense layer trades compute for memory during backprop. */
-export type RecomputeMode = 'layer' | 'bottleneck';
+export type RecomputeMode = 'layer' | 'bottleneck' | 'block';
 
 /**
  * The resolved memory strategy of a layer:
  * - `naive`: concatenate → BN → ReLU → 1×1 conv with every intermediate kept for backprop (quadratic).
  * - `bottleneck`: torchvision's `memory_efficient=True`: the concat-BN-ReLU-1×1 bottleneck keeps only its inputs.
  * - `layer`: only each dense layer's 1×1 output and new features are kept; every BN/ReLU is recomputed.
+ * - `block`: only each dense block's output (and the network input) is kept; the 1×1 outputs and the stem
+ *   convolution are recomputed too (one extra 1×1 convolution per dense layer, one extra 7×7 convolution).
  */
 export type MemoryMode = 'naive' | RecomputeMode;
 
-export const RECOMPUTE_MODES: readonly RecomputeMode[] = ['layer', 'bottleneck'];
+/** Every memory mode, the baseline first. */
+export const MEMORY_MODES: readonly MemoryMode[] = ['naive', 'bottleneck', 'layer', 'block'];
+
+export const RECOMPUTE_MODES: readonly RecomputeMode[] = ['layer', 'bottleneck', 'block'];
 
 export interface DenseNetConfig {
   /** Feature maps each dense layer adds (k in the paper). */
@@ -33,7 +38,7 @@ export interface DenseNetConfig {
   numClasses: number;
   /** Recompute during backprop instead of storing intermediates. */
   memoryEfficient: boolean;
-  /** What memory-efficient mode recomputes: whole dense layers (default) or torchvision's bottleneck only. */
+  /** What memory-efficient mode recomputes: whole dense layers (default), whole dense blocks, or torchvision's bottleneck only. */
   recompute: RecomputeMode;
   /** Input shape in NHWC without the batch: [height, width, 3]; height/width may be null for variable size. */
   inputShape: [number | null, number | null, number];
@@ -83,10 +88,10 @@ export function memoryModeOptions(mode: MemoryMode): { memoryEfficient: boolean;
 }
 
 export function validateRecompute(recompute: unknown): RecomputeMode {
-  if (recompute !== 'layer' && recompute !== 'bottleneck') {
-    throw new UsageError(`recompute must be 'layer' or 'bottleneck', got ${JSON.stringify(recompute)}`);
+  if (!(RECOMPUTE_MODES as readonly unknown[]).includes(recompute)) {
+    throw new UsageError(`recompute must be 'layer', 'bottleneck' or 'block', got ${JSON.stringify(recompute)}`);
   }
-  return recompute;
+  return recompute as RecomputeMode;
 }
 
 export function validateDropRate(dropRate: unknown, name = 'dropRate'): number {

@@ -4,6 +4,7 @@
  * The block owns its DenseLayers' weights, named `<block>/denselayer<i>/...`.
  */
 import * as tf from '@tensorflow/tfjs';
+import { denseBlockRecomputeOp } from '../checkpoint/block-op.js';
 import { denseBlockOp } from '../checkpoint/dense-ops.js';
 import { validateDropRate, type RecomputeMode } from './config.js';
 import { integer } from '../util/validate.js';
@@ -75,9 +76,10 @@ export class DenseBlock extends MemoryModeLayer {
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor {
     const x = singleInput(inputs, `DenseBlock '${this.name}'`);
     const training = MemoryModeLayer.isTraining(kwargs);
-    if (training && this.memoryMode === 'layer') {
+    if (training && (this.memoryMode === 'layer' || this.memoryMode === 'block')) {
       const dropout = this.dropRate > 0 ? { rate: this.dropRate } : undefined;
-      return denseBlockOp(x, this.denseLayers.map((layer) => layer.trainingParams()), dropout);
+      const params = this.denseLayers.map((layer) => layer.trainingParams());
+      return this.memoryMode === 'block' ? denseBlockRecomputeOp(x, params, dropout) : denseBlockOp(x, params, dropout);
     }
     const features: tf.Tensor4D[] = [x];
     for (const layer of this.denseLayers) features.push(layer.newFeatures(features, training));

@@ -105,6 +105,8 @@ export class DenseLayer extends MemoryModeLayer {
     if (!training) return this.inferenceForward(features);
     const dropout = this.dropRate > 0 ? { rate: this.dropRate } : undefined;
     switch (this.memoryMode) {
+      // A dense layer on its own has no block to recompute: 'block' runs it as 'layer' (DenseBlock does the rest).
+      case 'block':
       case 'layer':
         return denseLayerOp(features, this.trainingParams(), dropout);
       case 'bottleneck': {

@@ -107,7 +107,13 @@ export function setMemoryEfficient(model: tf.LayersModel, memoryEfficient: boole
   return layers.length;
 }
 
-/** The memory mode of a model's DenseNet layers ('naive', 'bottleneck' or 'layer'). */
+/** The side of a model's square input, or null when it takes any size (or a non-square one). */
+export function inputImageSize(model: tf.LayersModel): number | null {
+  const shape = model.inputs[0]?.shape;
+  return shape && typeof shape[1] === 'number' && shape[1] === shape[2] ? shape[1] : null;
+}
+
+/** The memory mode of a model's DenseNet layers ('naive', 'bottleneck', 'layer' or 'block'; mixed modes, as a per-block plan gives, are joined with '+'). */
 export function memoryModeOfModel(model: tf.LayersModel): string {
   const modes = new Set(model.layers.filter((l): l is MemoryModeLayer => l instanceof MemoryModeLayer).map((l) => l.memoryMode));
   if (modes.size === 0) throw new Error(`model '${model.name}' has no DenseNet layers`);

@@ -11,6 +11,7 @@ export {
 } from './densenet.js';
 export {
   VARIANT_NAMES,
+  MEMORY_MODES,
   RECOMPUTE_MODES,
   MIN_IMAGE_SIZE,
   type DenseNetConfig,

@@ -14,7 +14,7 @@ export type Kwargs = { training?: boolean } & Record<string, unknown>;
 export interface MemoryModeArgs {
   /** Recompute during backprop instead of storing intermediates (default false). */
   memoryEfficient?: boolean;
-  /** What memory-efficient mode recomputes: 'layer' (default) or torchvision's 'bottleneck'. */
+  /** What memory-efficient mode recomputes: 'layer' (default), 'block', or torchvision's 'bottleneck'. */
   recompute?: RecomputeMode;
   /** Seed for weight initialisation; unseeded when absent. */
   seed?: number;
@@ -32,7 +32,7 @@ export abstract class MemoryModeLayer extends tf.layers.Layer {
     this.seed = args.seed;
   }
 
-  /** The resolved strategy: 'naive', 'bottleneck' or 'layer'. */
+  /** The resolved strategy: 'naive', 'bottleneck', 'layer' or 'block'. */
   get memoryMode(): MemoryMode {
     return memoryModeOf(this.memoryEfficient, this.recompute);
   }

@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { inferenceBnRelu, naiveBnRelu } from '../checkpoint/batch-norm.js';
+import { stemTailRecomputeOp } from '../checkpoint/block-op.js';
 import { stemPool, stemTailOp, STEM_POOL } from '../checkpoint/stage-ops.js';
 import { integer } from '../util/validate.js';
 import { kaimingNormal, seedFor } from './initializers.js';
@@ -65,20 +66,25 @@ export class Stem extends MemoryModeLayer {
     const { kernel, norm } = this.parts;
     if (!MemoryModeLayer.isTraining(kwargs)) {
       return tf.tidy(() =>
-        stemPool(inferenceBnRelu(this.conv(x, kernel), norm.affine(), norm.runningMean(), norm.runningVariance()) as tf.Tensor4D),
+        stemPool(inferenceBnRelu(this.conv(x, kernel.read() as tf.Tensor4D), norm.affine(), norm.runningMean(), norm.runningVariance()) as tf.Tensor4D),
       );
     }
-    if (this.memoryMode === 'layer') {
-      const conv = this.conv(x, kernel);
-      const out = stemTailOp(conv, norm.training());
+    if (this.memoryMode === 'layer' || this.memoryMode === 'block') {
+      const w = kernel.read() as tf.Tensor4D;
+      const conv = this.conv(x, w);
+      // 'block' keeps the network input instead of the convolution's output, 21× its size at 3 → 64 channels.
+      const out =
+        this.memoryMode === 'block'
+          ? stemTailRecomputeOp(conv, norm.training(), { image: x, kernel: w, convolve: (image, k) => this.conv(image, k) })
+          : stemTailOp(conv, norm.training());
       conv.dispose();
       return out;
     }
-    return tf.tidy(() => stemPool(naiveBnRelu(this.conv(x, kernel), norm.training()) as tf.Tensor4D));
+    return tf.tidy(() => stemPool(naiveBnRelu(this.conv(x, kernel.read() as tf.Tensor4D), norm.training()) as tf.Tensor4D));
   }
 
-  private conv(x: tf.Tensor4D, kernel: LayerVariable): tf.Tensor4D {
-    return tf.conv2d(x, kernel.read() as tf.Tensor4D, STEM_CONV.stride, STEM_PADDING);
+  private conv(x: tf.Tensor4D, kernel: tf.Tensor4D): tf.Tensor4D {
+    return tf.conv2d(x, kernel, STEM_CONV.stride, STEM_PADDING);
   }
 
   override getConfig(): tf.serialization.ConfigDict {

@@ -9,6 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { trainableVariables, trainStep } from '../step/step.js';
 import { backendPeakBytes } from './backend-memory.js';
+import { inputImageSize } from '../layers/densenet.js';
 import { BufferTracker, distinctBufferBytes } from './buffer-tracker.js';
 import { UsageError } from '../util/errors.js';
 import { integer } from '../util/validate.js';
@@ -59,11 +60,6 @@ export interface StepMeasurement extends MemoryPeak {
   backendPeakBytes: number | null;
 }
 
-function modelImageSize(model: tf.LayersModel): number | undefined {
-  const shape = model.inputs[0]?.shape;
-  return typeof shape?.[1] === 'number' ? shape[1] : undefined;
-}
-
 /** Waits for the step's results where the backend computes (meta has nothing to wait for). */
 async function settle(loss: tf.Tensor): Promise<void> {
   if (!tf.getBackend().startsWith('meta')) await loss.data();
@@ -73,7 +69,7 @@ export async function measureTrainingStep(options: MeasureTrainingStepOptions): 
   const { model } = options;
   if (!(model instanceof tf.LayersModel)) throw new UsageError('measureTrainingStep: model must be a tf.LayersModel');
   const batchSize = integer('measureTrainingStep: batchSize', options.batchSize ?? null) as number;
-  const imageSize = integer('measureTrainingStep: imageSize', options.imageSize ?? modelImageSize(model) ?? null) as number;
+  const imageSize = integer('measureTrainingStep: imageSize', options.imageSize ?? inputImageSize(model)) as number;
   const numClasses = integer('measureTrainingStep: numClasses', options.numClasses ?? model.outputs[0].shape[1] ?? null) as number;
   const steps = integer('measureTrainingStep: steps', options.steps ?? 1) as number;
   const optimizer = options.optimizer ?? tf.train.momentum(0.01, 0.9);

@@ -6,7 +6,7 @@ import { promises as fs } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { fileSystemHandler } from '../io/file-system.js';
 import type { DenseNetVariant } from '../layers/config.js';
-import { BUILDERS, createDenseNet, setMemoryEfficient, type CreateDenseNetOptions } from '../layers/densenet.js';
+import { BUILDERS, createDenseNet, inputImageSize, setMemoryEfficient, type CreateDenseNetOptions } from '../layers/densenet.js';
 import { linearUniform, seedFor } from '../layers/initializers.js';
 import { MemoryModeLayer } from '../layers/memory-mode-layer.js';
 import { UsageError } from '../util/errors.js';
@@ -33,11 +33,6 @@ export async function loadTfjsModel(dir: string, imageSize: number | null): Prom
     }
   }
   return tf.loadLayersModel(tf.io.fromMemory(artifacts));
-}
-
-function modelImageSize(model: tf.LayersModel): number | null {
-  const shape = model.inputs[0]?.shape;
-  return shape && typeof shape[1] === 'number' && shape[1] === shape[2] ? shape[1] : null;
 }
 
 export function classifierOf(model: tf.LayersModel): tf.layers.Layer {
@@ -97,7 +92,7 @@ export async function buildModel(
     model = await loadTfjsModel(snapshot.modelDir, imageSize);
   } else if (checked.modelKind === 'layers') {
     model = checked.layersModel!;
-    const size = modelImageSize(model);
+    const size = inputImageSize(model);
     if (size !== null && size !== imageSize) {
       throw new UsageError(`the given model takes ${size}×${size} images but imageSize is ${imageSize}`);
     }

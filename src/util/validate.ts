@@ -62,6 +62,19 @@ export function plainObject(name: string, value: unknown): Record<string, unknow
   return value as Record<string, unknown>;
 }
 
+const BYTE_UNITS: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
+
+/** A memory size: a number of bytes, or a string like '4GiB', '512MiB', '16GB', '1e9'. */
+export function byteSize(name: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  const match = typeof value === 'string' ? /^\s*(\d+(?:\.\d+)?(?:e\d+)?)\s*([kmgt]i?b|b)?\s*$/i.exec(value) : null;
+  const bytes = typeof value === 'number' ? value : match ? Number(match[1]) * BYTE_UNITS[(match[2] ?? 'b').toLowerCase()]! : NaN;
+  if (!Number.isFinite(bytes) || bytes < 1) {
+    throw new UsageError(`${name} must be a size like 4GiB, 512MiB or 16GB (or a number of bytes); got ${describe(value)}`);
+  }
+  return Math.floor(bytes);
+}
+
 /** A Logger ({ info, warn }). */
 export function logger(name: string, value: unknown): Logger | undefined {
   if (value === undefined) return undefined;

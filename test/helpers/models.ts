@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { createDenseNet, type CreateDenseNetOptions } from '../../src/layers/index.js';
 import { memoryModeOptions, type MemoryMode } from '../../src/layers/config.js';
 
-export const MODES: MemoryMode[] = ['naive', 'layer', 'bottleneck'];
+export const MODES: MemoryMode[] = ['naive', 'layer', 'bottleneck', 'block'];
 
 /** The model options of a memory mode. */
 export const modeOptions = memoryModeOptions;

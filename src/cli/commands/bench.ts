@@ -9,8 +9,8 @@ import { MIN_IMAGE_SIZE } from '../../layers/config.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { UsageError } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
-import { choice, integer, integerList, parseCommandArgs } from '../args.js';
-import { formatMiB, formatNumber, table } from '../format.js';
+import { choice, integer, integerList, parseBytes, parseCommandArgs } from '../args.js';
+import { formatBytes, formatMiB, formatNumber, table } from '../format.js';
 import { createProgress } from '../progress.js';
 
 export const BENCH_HELP = `Usage: efficient-densenet bench [options]
@@ -18,13 +18,17 @@ Memory and time of one training step (SGD momentum, random data) per memory mode
   --model NAME        densenet121 | densenet161 | densenet169 | densenet201 (default densenet201)
   --batch N[,N…]      batch sizes (default 16,32,64)
   --image-size S      square input size ≥ ${MIN_IMAGE_SIZE} (default 224)
-  --mode M            naive | bottleneck | layer | both (naive+layer) | all (default all);
+  --mode M            naive | bottleneck | layer | block | both (naive+layer) | all (default all);
                       efficient = layer (what memoryEfficient: true means)
   --backend B         ${BACKEND_NAMES.join(' | ')} (default meta: exact memory, no compute)
   --steps N           timed steps after a warm-up; the median is reported (default 1)
   --classes N         classifier width (default 4)
   --json              print one JSON document on stdout instead of the table
-  --chart FILE.svg    also draw memory against batch size, a line per mode
+  --chart FILE.svg    also draw the step peak against batch size, a line per mode (log memory axis)
+  --budget-chart FILE.svg
+                      also draw the whole step (weights, optimizer state, batch and step peak) against
+                      batch size, a line per mode, with a dashed line at --budget
+  --budget SIZE       the budget line of --budget-chart, e.g. 4GiB, 16GB (default 4GiB)
   --compare-pytorch   time the same steps in PyTorch (python3-torchvision, 2 threads) in the same run
   --verbose           stack traces on failure`;
 
@@ -38,6 +42,8 @@ export const BENCH_OPTIONS = {
   classes: { type: 'string' },
   json: { type: 'boolean' },
   chart: { type: 'string' },
+  'budget-chart': { type: 'string' },
+  budget: { type: 'string' },
   'compare-pytorch': { type: 'boolean' },
   verbose: { type: 'boolean' },
   help: { type: 'boolean' },
@@ -62,9 +68,12 @@ export async function benchCommand(argv: string[], io: CommandIO): Promise<void>
   const backend = choice(values.backend, 'backend', BACKEND_NAMES, 'meta') as BackendName;
   const steps = integer(values.steps, 'steps', { fallback: 1 });
   const numClasses = integer(values.classes, 'classes', { fallback: 4 });
-  if (values.chart !== undefined && !values.chart.endsWith('.svg')) {
-    throw new UsageError(`--chart must name an .svg file, got '${values.chart}'`);
+  for (const option of ['chart', 'budget-chart'] as const) {
+    const file = values[option];
+    if (file !== undefined && !file.endsWith('.svg')) throw new UsageError(`--${option} must name an .svg file, got '${file}'`);
   }
+  if (values.budget !== undefined && values['budget-chart'] === undefined) throw new UsageError('--budget only applies to --budget-chart');
+  const budgetBytes = parseBytes(values.budget ?? '4GiB', 'budget');
   const modes = MODE_GROUPS[modeGroup] as BenchMode[];
   const python = values['compare-pytorch'] ? await findPyTorch() : null;
   if (values['compare-pytorch'] && !python) {
@@ -97,6 +106,10 @@ export async function benchCommand(argv: string[], io: CommandIO): Promise<void>
   if (values.chart) {
     await writeFileAtomic(values.chart, await memoryChart(report));
     io.logger.info(`chart written to ${values.chart}`);
+  }
+  if (values['budget-chart']) {
+    await writeFileAtomic(values['budget-chart'], await budgetChart(report, budgetBytes));
+    io.logger.info(`budget chart written to ${values['budget-chart']}`);
   }
   if (values.json) {
     io.stdout(JSON.stringify(pytorch ? { ...report, pytorch: pytorch.timings } : report, null, 2));
@@ -150,17 +163,37 @@ export function formatReport(report: BenchReport, pytorch?: PyTorchColumn): stri
   return lines.join('\n');
 }
 
-export async function memoryChart(report: BenchReport): Promise<string> {
+function seriesOf(report: BenchReport, bytes: (r: BenchReport['results'][number]) => number | null) {
   const modes = [...new Set(report.results.map((r) => r.mode))];
+  return modes.map((mode) => ({
+    name: mode,
+    points: report.results
+      .filter((r) => r.mode === mode && bytes(r) !== null)
+      .map((r) => ({ x: r.batch, y: (bytes(r) as number) / 2 ** 20 })),
+  }));
+}
+
+/** Step peak against batch size, a line per mode, on a log memory axis so the lean modes stay visible. */
+export async function memoryChart(report: BenchReport): Promise<string> {
   return renderLineChartSvg({
     title: `${report.model} training-step memory, ${report.imageSize}² (${report.backend})`,
     xLabel: 'batch size',
-    yLabel: 'step peak (MiB, distinct tensor buffers)',
-    series: modes.map((mode) => ({
-      name: mode,
-      points: report.results
-        .filter((r) => r.mode === mode && r.stepPeakBytes !== null)
-        .map((r) => ({ x: r.batch, y: (r.stepPeakBytes as number) / 2 ** 20 })),
-    })),
+    yLabel: 'step peak (MiB, distinct tensor buffers, log scale)',
+    yScale: 'log',
+    integerX: true,
+    series: seriesOf(report, (r) => r.stepPeakBytes),
+  });
+}
+
+/** The whole step (baseline + step peak) against batch size, a line per mode, with the budget as a line. */
+export async function budgetChart(report: BenchReport, budgetBytes: number): Promise<string> {
+  return renderLineChartSvg({
+    title: `${report.model} whole training step against a ${formatBytes(budgetBytes)} budget, ${report.imageSize}² (${report.backend})`,
+    xLabel: 'batch size',
+    yLabel: 'whole step (MiB: weights, optimizer state, batch, step peak; log scale)',
+    yScale: 'log',
+    integerX: true,
+    rules: [{ y: budgetBytes / 2 ** 20, label: `budget ${formatBytes(budgetBytes)}` }],
+    series: seriesOf(report, (r) => r.peakBytes),
   });
 }

@@ -3,6 +3,8 @@ import { BACKEND_NAMES, initBackend, type BackendName } from '../../backend/inde
 import { runBenchConfigSafely, type BenchConfig } from '../../bench/benchmark.js';
 import { MODE_GROUPS, type BenchMode } from '../../bench/config.js';
 import { findMaxBatch } from '../../bench/max-batch.js';
+import { BUILDERS } from '../../layers/densenet.js';
+import { planMemory } from '../../memory/plan.js';
 import { MIN_IMAGE_SIZE, VARIANT_NAMES, type DenseNetVariant } from '../../layers/config.js';
 import { choice, integer, parseBytes, parseCommandArgs } from '../args.js';
 import { formatBytes, table } from '../format.js';
@@ -14,7 +16,10 @@ The largest batch whose whole training step (weights, optimizer state, batch and
   --budget SIZE       e.g. 4GiB, 16GiB, 80GiB, 512MiB, 16GB (required)
   --model NAME        ${VARIANT_NAMES.join(' | ')} (default densenet201)
   --image-size S      square input size ≥ ${MIN_IMAGE_SIZE} (default 224)
-  --mode M            naive | bottleneck | layer | both | all (default all); efficient = layer
+  --mode M            naive | bottleneck | layer | block | both | all | auto (default all;
+                      efficient = layer). auto: a memory
+                      mode per dense block (planMemory); its largest batch is that of every block in
+                      'block' mode, the leanest plan, and the plan shown is the fastest that fits there
   --backend B         ${BACKEND_NAMES.join(' | ')} (default meta: exact engine bytes; others run real steps)
   --classes N         classifier width (default 4)
   --max N             upper limit of the search (default 65536)
@@ -39,14 +44,15 @@ export async function maxBatchCommand(argv: string[], io: CommandIO): Promise<vo
   const budgetBytes = parseBytes(values.budget, 'budget');
   const model = choice(values.model, 'model', VARIANT_NAMES, 'densenet201') as DenseNetVariant;
   const imageSize = integer(values['image-size'], 'image-size', { min: MIN_IMAGE_SIZE, fallback: 224 });
-  const modes = MODE_GROUPS[choice(values.mode, 'mode', Object.keys(MODE_GROUPS), 'all')] as BenchMode[];
+  const modeGroup = choice(values.mode, 'mode', [...Object.keys(MODE_GROUPS), 'auto'], 'all');
+  const modes = (modeGroup === 'auto' ? ['block'] : MODE_GROUPS[modeGroup]) as BenchMode[];
   const backendName = choice(values.backend, 'backend', BACKEND_NAMES, 'meta') as BackendName;
   const numClasses = integer(values.classes, 'classes', { fallback: 4 });
   const maxBatch = integer(values.max, 'max', { fallback: 1 << 16 });
   const backend = await initBackend(backendName, { logger: io.logger });
   const isolate = !backend.startsWith('meta');
   const progress = createProgress(!values.json);
-  const results = [];
+  const results: Array<{ mode: string; maxBatch: number; peakBytes: number | null; probes: unknown[]; plan?: string[] }> = [];
   try {
     for (const mode of modes) {
       let probes = 0;
@@ -57,8 +63,22 @@ export async function maxBatchCommand(argv: string[], io: CommandIO): Promise<vo
         return runBenchConfigSafely(config, backend, isolate);
       };
       const found = await findMaxBatch({ budgetBytes, measure, maxBatch });
-      results.push({ mode, maxBatch: found.batch, peakBytes: found.peakBytes, probes: found.probes });
       progress.stop();
+      if (modeGroup !== 'auto' || found.batch === 0) {
+        results.push({ mode: modeGroup === 'auto' ? 'auto' : mode, maxBatch: found.batch, peakBytes: found.peakBytes, probes: found.probes });
+        continue;
+      }
+      // No plan is leaner than every block in 'block' mode, so that batch is the largest any plan fits; the
+      // plan shown is the fastest that fits there (often the same).
+      progress.start(1, `auto: planning batch ${found.batch}`);
+      const planned = BUILDERS[model]({ numClasses, inputShape: [imageSize, imageSize, 3], memoryEfficient: true, recompute: 'block' });
+      try {
+        const plan = await planMemory({ model: planned, batchSize: found.batch, imageSize, budget: budgetBytes, apply: false });
+        results.push({ mode: `auto (${plan.modes.join('/')})`, maxBatch: found.batch, peakBytes: plan.wholeStepBytes, probes: found.probes, plan: plan.modes });
+      } finally {
+        planned.dispose();
+        progress.stop();
+      }
     }
   } finally {
     progress.stop();
