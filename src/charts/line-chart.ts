@@ -21,6 +21,8 @@ export interface LineChartOptions {
   series: ChartSeries[];
   /** Default 'linear'. With 'log' every x must be > 0. */
   xScale?: 'linear' | 'log';
+  /** Whole-number x ticks only (epochs): labels 1, 2, 3 rather than 1.0, 1.5, 2.0. Default false. */
+  xIntegers?: boolean;
   /** Plot area in px (axes, title and legend come on top). Defaults 640 × 360. */
   width?: number;
   height?: number;
@@ -35,7 +37,7 @@ export interface LineChartOptions {
  * series shows a shorter line instead of the whole chart failing. A non-finite x is a caller error.
  */
 export async function renderLineChartSvg(options: LineChartOptions): Promise<string> {
-  const { title, xLabel, yLabel, series, xScale = 'linear', width = 640, height = 360 } = options;
+  const { title, xLabel, yLabel, series, xScale = 'linear', width = 640, height = 360, xIntegers = false } = options;
   if (series.length === 0) throw new UsageError('series must hold at least one series');
   const names = series.map((s) => s.name);
   const duplicate = names.find((n, i) => names.indexOf(n) !== i);
@@ -72,6 +74,7 @@ export async function renderLineChartSvg(options: LineChartOptions): Promise<str
         type: 'quantitative',
         title: xLabel,
         scale: xScale === 'log' ? { type: 'log' } : { zero: false },
+        ...(xIntegers ? { axis: { format: 'd', tickMinStep: 1 } } : {}),
       },
       y: { field: 'y', type: 'quantitative', title: yLabel },
       color: {

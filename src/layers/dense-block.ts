@@ -48,6 +48,7 @@ export class DenseBlock extends MemoryModeLayer {
         nested: true,
       }),
     );
+    for (const layer of this.denseLayers) layer.dropoutKey = `${this.name}/${layer.name}`;
   }
 
   override build(inputShape: Shape | Shape[]): void {
@@ -76,7 +77,7 @@ export class DenseBlock extends MemoryModeLayer {
     const x = singleInput(inputs, `DenseBlock '${this.name}'`);
     const training = MemoryModeLayer.isTraining(kwargs);
     if (training && this.memoryMode === 'layer') {
-      const dropout = this.dropRate > 0 ? { rate: this.dropRate } : undefined;
+      const dropout = this.dropRate > 0 ? this.denseLayers.map((layer) => layer.dropout!) : undefined;
       return denseBlockOp(x, this.denseLayers.map((layer) => layer.trainingParams()), dropout);
     }
     const features: tf.Tensor4D[] = [x];
