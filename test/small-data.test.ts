@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend/index.js';
 import { fileSystemHandler } from '../src/io/file-system.js';
+import { dropoutMask, withDropoutContext, type DropoutContext } from '../src/checkpoint/dropout.js';
 import { createDenseNet, type CreateDenseNetOptions } from '../src/layers/densenet.js';
 import { imageFolderDataset } from '../src/train/data.js';
 import { evaluateImageFolder } from '../src/train/evaluate-folder.js';
@@ -74,6 +75,35 @@ function childRun(args: string): Promise<{ code: number | null; signal: NodeJS.S
 
 describe('seeded dropout', () => {
   let uninterrupted: string;
+
+  it('derives each sample\'s mask from (seed, step, layer, global sample index)', () => {
+    const mask = (context: DropoutContext, key: string, n = 4) =>
+      withDropoutContext(context, () => {
+        const t = dropoutMask([n, 8, 8, 16], { rate: 0.25, key });
+        const values = t.dataSync().slice();
+        t.dispose();
+        return values;
+      });
+    const whole = mask({ seed: 1, step: [0, 3] }, 'denseblock1/denselayer1');
+    // Elements are 0 or 1/(1 − rate), about a quarter of them 0.
+    const keep = Math.fround(1 / 0.75);
+    expect(whole.every((v) => v === 0 || v === keep)).toBe(true);
+    const dropped = whole.filter((v) => v === 0).length / whole.length;
+    expect(dropped).toBeGreaterThan(0.2);
+    expect(dropped).toBeLessThan(0.3);
+    // The same context repeats; the second half of the batch, as a data-parallel worker with sampleOffset 2 sees it, matches.
+    expect(mask({ seed: 1, step: [0, 3] }, 'denseblock1/denselayer1')).toEqual(whole);
+    const half = 8 * 8 * 16 * 2;
+    expect(mask({ seed: 1, step: [0, 3], sampleOffset: 2 }, 'denseblock1/denselayer1', 2)).toEqual(whole.slice(half));
+    // Another seed, step or layer: another mask.
+    for (const [context, key] of [
+      [{ seed: 2, step: [0, 3] }, 'denseblock1/denselayer1'],
+      [{ seed: 1, step: [0, 4] }, 'denseblock1/denselayer1'],
+      [{ seed: 1, step: [0, 3] }, 'denseblock1/denselayer2'],
+    ] as const) {
+      expect(mask(context, key)).not.toEqual(whole);
+    }
+  });
 
   it('repeats exactly with the same seed, and differs with another', async () => {
     uninterrupted = path.join(tmp, 'dropout-a');
