@@ -73,7 +73,11 @@ function show(value: unknown): string {
 }
 
 /** Logs, once at the start, every setting that decides the run's numbers; defaults marked with *. */
-export function logSettings(logger: Logger, settings: RunSettings, given: Partial<RunSettings>, trainImages: number | null): void {
+export function logSettings(logger: Logger, settings: RunSettings, given: Partial<RunSettings>, trainImages: number | null, resumed: boolean): void {
+  if (resumed) {
+    logger.info(`settings (resumed; ${settings.recipe} recipe): ${SHOWN.map((key) => `${key} ${show(settings[key])}`).join(', ')}`);
+    return;
+  }
   const why =
     settings.recipe === 'small-data'
       ? `small-data recipe: ${trainImages} training images < ${SMALL_DATA_IMAGES}`

@@ -100,7 +100,7 @@ export async function trainDenseNet(options: TrainDenseNetOptions): Promise<Trai
   const bars = createTrainingProgress(checked.progress, settings.epochs, startEpoch);
   // Lines written straight to stderr would tear the bars; the bars print them above themselves instead.
   const logger: Logger = bars.active && baseLogger === stderrLogger ? { info: (m) => bars.log(m), warn: (m) => bars.log(`warning: ${m}`) } : baseLogger;
-  logSettings(logger, settings, checked.given, data.trainImages);
+  logSettings(logger, settings, checked.given, data.trainImages, snapshot !== null);
   const reportExtras = { recipe: settings.recipe, defaults: snapshot ? undefined : defaultedKeys(settings, checked.given) };
   try {
     if (snapshot) {
