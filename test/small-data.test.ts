@@ -165,14 +165,15 @@ describe('small-data recipe', () => {
     expect(settingsLines[0]).toContain('augment crop*');
     const history = JSON.parse(await fs.readFile(path.join(outDir, 'history.json'), 'utf8'));
     expect(history.recipe).toBe('small-data');
-    expect(history.settings).toMatchObject({ augment: 'crop', cropPadding: 4, flip: true, photometric: 0.2, jpegQuality: [40, 95], labelSmoothing: 0.1, weightDecay: 5e-4 });
+    expect(history.settings).toMatchObject({ augment: 'crop', cropPadding: 4, flip: true, photometric: 0, jpegQuality: [40, 95], labelSmoothing: 0, weightDecay: 0 });
     expect(history.defaults).toEqual(expect.arrayContaining(['augment', 'photometric', 'jpegQuality', 'labelSmoothing', 'weightDecay']));
+    expect(history.defaults).not.toContain('seed');
     expect(history.defaults).not.toContain('epochs');
     // Given settings win over the recipe.
-    const plain = await trainDenseNet(run({ model: { ...TINY }, epochs: 1, augment: 'none', labelSmoothing: 0, outDir: path.join(tmp, 'recipe-given') }));
+    const plain = await trainDenseNet(run({ model: { ...TINY }, epochs: 1, augment: 'none', labelSmoothing: 0.05, outDir: path.join(tmp, 'recipe-given') }));
     plain.model.dispose();
     const given = JSON.parse(await fs.readFile(path.join(tmp, 'recipe-given', 'history.json'), 'utf8'));
-    expect(given.settings).toMatchObject({ augment: 'none', labelSmoothing: 0, photometric: 0.2 });
+    expect(given.settings).toMatchObject({ augment: 'none', labelSmoothing: 0.05, jpegQuality: [40, 95] });
 
     const folder = await scanImageFolder(shapes, { seed: 5 });
     const recipe = { augment: 'crop', cropPadding: 4, flip: true, photometric: 0.2, jpegQuality: [40, 95], imageSize: 32, batchSize: 24, numClasses: 3, shuffle: true } as const;

@@ -112,12 +112,13 @@ export interface TrainDenseNetOptions {
   lr?: number;
   /**
    * Coupled L2 weight decay on every parameter (PyTorch semantics). Default 1e-4 for 'sgd', 0 for 'adam';
-   * 5e-4 with either in the small-data recipe (a folder of fewer than 2,000 training images).
+   * 5e-4 for 'sgd' in the small-data recipe (a folder of fewer than 2,000 training images); Adam keeps 0,
+   * because coupled L2 through Adam's normalisation pulls weights with small gradients to zero at full speed.
    */
   weightDecay?: number;
   /**
    * Label smoothing ε of the cross-entropy (PyTorch's `label_smoothing`): targets (1 − ε)·onehot + ε/K.
-   * Default 0.1 in the small-data recipe, 0 otherwise.
+   * Default 0 (also in the small-data recipe, where it slowed learning).
    */
   labelSmoothing?: number;
   /** SGD (Nesterov) momentum. Default 0.9. */
@@ -126,8 +127,7 @@ export interface TrainDenseNetOptions {
   schedule?: ScheduleName;
   /**
    * Training augmentation for folders (see Augment). The small-data recipe (a folder of fewer than 2,000
-   * training images, src/train/recipe.ts) defaults to 'crop' with `flip`, `photometric` 0.2 and `jpegQuality`
-   * [40, 95]; a larger folder or datasets to 'none'. The start of the run logs every setting, defaults marked.
+   * training images, src/train/recipe.ts) defaults to 'crop' with `flip` and `jpegQuality` [40, 95]; a larger folder or datasets to 'none'. The start of the run logs every setting, defaults marked.
    */
   augment?: Augment;
   /** Zero padding of 'crop' in pixels. Default imageSize / 8 (4 at 32²). */
@@ -137,7 +137,7 @@ export interface TrainDenseNetOptions {
    * changes the class: a 'b' becomes a 'd', a diagonal stripe an antidiagonal one.
    */
   flip?: boolean;
-  /** Colour jitter strength s: brightness, contrast and saturation factors in [1 − s, 1 + s]. Default 0.2 small-data, else 0. */
+  /** Colour jitter strength s: brightness, contrast and saturation factors in [1 − s, 1 + s]. Default 0 (an option; measured slower on small folders). */
   photometric?: number;
   /** Re-encode half of the training images as JPEG at a quality in [min, max]; null is off. Default [40, 95] small-data, else null. */
   jpegQuality?: [number, number] | null;

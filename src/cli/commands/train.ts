@@ -30,14 +30,14 @@ or DIR/<class>/* split per class by --val-split. Progress goes to stderr; the re
                         sgd: the DenseNet paper's Nesterov momentum 0.9, weight decay 1e-4, lr 0.1 ÷ 10 at 50% and 75%
   --lr X                base learning rate (default per optimizer)
   --weight-decay X      coupled L2 weight decay, PyTorch semantics (default 1e-4 for sgd, 0 for adam;
-                        5e-4 in the small-data recipe)
-  --label-smoothing E   cross-entropy label smoothing (default 0.1 in the small-data recipe, else 0)
+                        5e-4 for sgd in the small-data recipe)
+  --label-smoothing E   cross-entropy label smoothing (default 0)
   --schedule S          ${SCHEDULE_NAMES.join(' | ')} (default step for sgd, cosine for adam)
   --augment A           ${AUGMENTS.join(' | ')}: training augmentation. Default: the small-data recipe
-                        when DIR has < ${SMALL_DATA_IMAGES} training images (crop + flip + photometric + JPEG), else none
+                        when DIR has < ${SMALL_DATA_IMAGES} training images (crop + flip + JPEG), else none
   --crop-padding P      zero padding of --augment crop in px (default image size / 8)
   --no-flip             never mirror (when mirroring changes the class: b/d, diagonal/antidiagonal)
-  --photometric S       brightness/contrast/saturation jitter in [1-S, 1+S] (default ${SMALL_DATA_DEFAULTS.photometric} small-data, else 0)
+  --photometric S       brightness/contrast/saturation jitter in [1-S, 1+S] (default 0)
   --jpeg-quality A-B    re-encode half the training images as JPEG, quality in [A, B], or 'off'
                         (default ${SMALL_DATA_DEFAULTS.jpegQuality.join('-')} small-data, else off)
   --val-split F         validation fraction per class of an unsplit folder (default ${TRAIN_DEFAULTS.valSplit})
