@@ -1,7 +1,7 @@
 /**
  * The small-data goal (issue 13): three 4-class tasks the project generates — ≤ 100 PNG training images per
  * class, JPEG validation images (another format than training) — each trained by the CLI with only
- * --data --epochs --image-size --batch, on the default backend. Prints, per task, the best validation
+ * --data --epochs --image-size --batch, on the default backend (the images are drawn at --image-size). Prints, per task, the best validation
  * accuracy, the wall-clock seconds of the whole CLI run (process start to exit, as /usr/bin/time reports)
  * and the validation curve; the goal is ≥ 90% within 300 s each on a quiet 2-core machine.
  *
@@ -55,7 +55,7 @@ async function runTask(task: string): Promise<Outcome> {
   const spec = TASKS[task];
   if (!spec) throw new Error(`unknown task '${task}'; tasks: ${Object.keys(TASKS).join(', ')}`);
   const data = path.join(work, task);
-  await writeSyntheticImageFolder(data, { ...spec, imagesPerClass: 100, valImagesPerClass: 40, imageSize: 32, valFormat: 'jpeg', jpegQuality: 75, overwrite: true });
+  await writeSyntheticImageFolder(data, { ...spec, imagesPerClass: 100, valImagesPerClass: 40, imageSize: Number(imageSize), valFormat: 'jpeg', jpegQuality: 75, overwrite: true });
   const args = ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'train', '--data', data, '--epochs', epochs, '--image-size', imageSize, '--batch', batch, '--json', ...extra];
   const start = performance.now();
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
