@@ -112,3 +112,24 @@ describe('renderLineChartSvg', () => {
     }
   });
 });
+
+describe('epoch axes and confusion matrices', () => {
+  it('labels an epoch axis with whole numbers only', async () => {
+    // y in the hundreds, so that every decimal label would be on the x axis.
+    const series = [{ name: 'train', points: [1, 2, 3].map((x) => ({ x, y: 100 * x })) }];
+    const plain = texts(await renderLineChartSvg({ title: 't', xLabel: 'epoch', yLabel: 'loss', series }));
+    expect(plain).toContain('1.5');
+    const whole = texts(await renderLineChartSvg({ title: 't', xLabel: 'epoch', yLabel: 'loss', series, integerX: true }));
+    expect(whole).toEqual(expect.arrayContaining(['1', '2', '3']));
+    expect(whole.filter((t) => /^\d+\.\d+$/.test(t))).toEqual([]);
+  });
+
+  it('renders a confusion matrix with every count in its cell and rejects a matrix of the wrong size', async () => {
+    const { renderConfusionSvg } = await import('../src/charts/confusion-chart.js');
+    const svg = await renderConfusionSvg({ title: 'Confusion', classNames: ['cat', 'dog'], confusion: [[7, 1], [2, 13]] });
+    const t = texts(svg);
+    expect(t).toEqual(expect.arrayContaining(['Confusion', 'cat', 'dog', '7', '1', '2', '13', 'predicted', 'true class']));
+    expect((await sharp(Buffer.from(svg)).metadata()).format).toBe('svg');
+    await expect(renderConfusionSvg({ title: 'x', classNames: ['a', 'b'], confusion: [[1, 2]] })).rejects.toBeInstanceOf(UsageError);
+  });
+});

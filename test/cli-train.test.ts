@@ -58,12 +58,17 @@ describe('efficient-densenet train / predict', () => {
     const train = await cli('train', '--help');
     expect(train.code).toBe(0);
     expect(train.stdout).toContain('Usage: efficient-densenet train --data DIR');
-    for (const option of ['--model', '--image-size', '--batch', '--epochs', '--optimizer', '--lr', '--memory-efficient', '--pretrained', '--freeze-features', '--out', '--resume', '--seed', '--backend', '--json']) {
+    for (const option of ['--model', '--image-size', '--batch', '--epochs', '--optimizer', '--lr', '--memory-efficient', '--pretrained', '--freeze-features', '--out', '--resume', '--seed', '--backend', '--json',
+      '--unfreeze-after', '--features-lr-scale', '--augment', '--no-flip', '--photometric', '--jpeg-quality', '--label-smoothing', '--weight-decay']) {
       expect(train.stdout).toContain(option);
     }
     const predict = await cli('predict', '--help');
     expect(predict.code).toBe(0);
     expect(predict.stdout).toContain('Usage: efficient-densenet predict --model DIR');
+    expect(predict.stdout).toContain('--json');
+    const evaluate = await cli('evaluate', '--help');
+    expect(evaluate.code).toBe(0);
+    expect(evaluate.stdout).toContain('Usage: efficient-densenet evaluate --model DIR --data DIR');
   });
 
   it('exits 2 with one line on stderr for usage errors', async () => {
@@ -74,6 +79,13 @@ describe('efficient-densenet train / predict', () => {
     const badBatch = await cli('train', '--data', data, '--batch', '0');
     expect(badBatch.code).toBe(2);
     expect(oneLine(badBatch.stderr)).toContain("--batch must be an integer ≥ 1, got '0'");
+
+    const badJpeg = await cli('train', '--data', data, '--jpeg-quality', '90-40');
+    expect(badJpeg.code).toBe(2);
+    expect(oneLine(badJpeg.stderr)).toContain('--jpeg-quality must be A-B');
+
+    const contradiction = await cli('train', '--data', data, '--model', tinyModel, '--image-size', '32', '--unfreeze-after', '1', '--resume', '--overwrite', '--out', path.join(tmp, 'x'));
+    expect(contradiction.code).toBe(2);
 
     // Found by the library, after the backend is up: still a usage error.
     const missing = await cli('train', '--data', path.join(tmp, 'missing'), '--model', tinyModel, '--image-size', '32');
@@ -88,13 +100,16 @@ describe('efficient-densenet train / predict', () => {
     expect(run.code, run.stderr).toBe(0);
     const result = JSON.parse(run.stdout) as {
       history: { epoch: number; trainLoss: number; valAccuracy: number; valLoss: number }[];
-      best: { epoch: number; valAccuracy: number; valLoss: number };
+      best: { epoch: number; valAccuracy: number; valLoss: number; confusion: number[][] };
       classNames: string[];
       seed: number;
     };
     expect(result.history.map((h) => h.epoch)).toEqual([1, 2]);
-    expect(Object.keys(result.best).sort()).toEqual(['epoch', 'valAccuracy', 'valLoss']);
+    expect(Object.keys(result.best).sort()).toEqual(['confusion', 'epoch', 'valAccuracy', 'valLoss']);
     expect([1, 2]).toContain(result.best.epoch);
+    // The best epoch's validation confusion matrix: 2×2 counts over the validation images, also as an SVG.
+    expect(result.best.confusion.flat().reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    expect(await fs.readFile(path.join(out, 'confusion.svg'), 'utf8')).toContain('<svg');
     expect(result.best.valAccuracy).toBeGreaterThanOrEqual(0);
     expect(result.best.valAccuracy).toBeLessThanOrEqual(1);
     expect(result.classNames).toEqual(['hstripes', 'vstripes']);

@@ -23,7 +23,7 @@ export interface LineChartOptions {
   xScale?: 'linear' | 'log';
   /** Default 'linear'. With 'log' points with y ≤ 0 are left out (they have no place on the axis). */
   yScale?: 'linear' | 'log';
-  /** Label the x axis with integers only (batch sizes): ticks on whole numbers, no decimals. */
+  /** Label the x axis with integers only (batch sizes, epochs): ticks on whole numbers, no decimals. */
   integerX?: boolean;
   /** Dashed horizontal lines (a budget), labelled at their right end. */
   rules?: Array<{ y: number; label: string }>;

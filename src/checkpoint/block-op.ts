@@ -26,9 +26,10 @@ import {
   PARAMS_PER_LAYER,
   statsTensors,
   type DenseLayerParams,
-  type DropoutSpec,
+
 } from './dense-ops.js';
 import { stemPool, stemTailBackward } from './stage-ops.js';
+import { perLayerDropout, type BlockDropout } from './dropout.js';
 
 /**
  * Channel groups per block output: the widest temporary of a layer's bottleneck backward spans at most this
@@ -83,8 +84,9 @@ function savedLayerState(saved: tf.Tensor[], hasMask: boolean): { stats1: BatchS
  * A whole dense block as one op over (block input, every layer's six weights) that keeps only its output.
  * Same values and gradients as the naive block; see the file comment for how its backward stays small.
  */
-export function denseBlockRecomputeOp(input: tf.Tensor4D, layers: DenseLayerParams[], dropout?: DropoutSpec): tf.Tensor4D {
-  const hasMask = !!dropout && dropout.rate > 0;
+export function denseBlockRecomputeOp(input: tf.Tensor4D, layers: DenseLayerParams[], dropout?: BlockDropout): tf.Tensor4D {
+  const specs = perLayerDropout(layers.length, dropout);
+  const hasMask = !!specs[0] && specs[0].rate > 0;
   const stateSize = 4 + (hasMask ? 1 : 0);
   const inputChannels = input.shape[3];
   const growths = layers.map((layer) => layer.kernel2.shape[3]);
@@ -92,8 +94,8 @@ export function denseBlockRecomputeOp(input: tf.Tensor4D, layers: DenseLayerPara
     const [x0] = inputs as tf.Tensor4D[];
     const state: tf.Tensor[] = [];
     let current = x0;
-    for (const params of layers) {
-      const { features, tape } = denseLayerForward(current, params, dropout);
+    for (const [l, params] of layers.entries()) {
+      const { features, tape } = denseLayerForward(current, params, specs[l]);
       tape.z.dispose();
       state.push(...statsTensors(tape.stats1), ...statsTensors(tape.stats2), ...(tape.mask ? [tape.mask] : []));
       const next = tf.concat([current, features], 3);

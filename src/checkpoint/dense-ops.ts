@@ -12,7 +12,10 @@ import * as tf from '@tensorflow/tfjs';
 import { batchNormBackward, batchStats, bnRelu, reluBackward, type BatchStats, type NormAffine, type TrainingNorm } from './batch-norm.js';
 import { customOp, release } from './custom-op.js';
 import { conv2dBackpropFilter, conv2dBackpropInput } from './kernels.js';
+import { dropoutMask, perLayerDropout, type BlockDropout, type DropoutSpec } from './dropout.js';
 import { matMulTransposeA, matMulTransposeB } from './matmul.js';
+
+export { dropoutMask, type DropoutSpec } from './dropout.js';
 
 /** The values of one dense layer's weights. */
 export interface DenseLayerParams {
@@ -22,12 +25,6 @@ export interface DenseLayerParams {
   norm2: TrainingNorm;
   /** 3×3 kernel [3, 3, bnSize·k, k]. */
   kernel2: tf.Tensor4D;
-}
-
-/** Dropout applied to a layer's new features during training, or none. */
-export interface DropoutSpec {
-  rate: number;
-  seed?: number;
 }
 
 /** The 1×1 convolution as a matrix product over the flattened spatial positions. */
@@ -49,13 +46,6 @@ function conv1x1Backward(x: tf.Tensor4D, kernel: tf.Tensor4D, dy: tf.Tensor4D): 
     const dx = tf.reshape(matMulTransposeB(dyFlat, tf.reshape(kernel, [c, out]) as tf.Tensor2D), x.shape) as tf.Tensor4D;
     return { dx, dKernel };
   });
-}
-
-/** A dropout mask scaled by 1/(1 − rate), drawn the same way in every memory mode. */
-export function dropoutMask(shape: number[], spec: DropoutSpec): tf.Tensor {
-  return tf.tidy(() =>
-    tf.div(tf.cast(tf.greaterEqual(tf.randomUniform(shape, 0, 1, 'float32', spec.seed), spec.rate), 'float32'), 1 - spec.rate),
-  );
 }
 
 /** Forward of the bottleneck: relu(BN1(x)) · W1, recording norm1's batch statistics. */
@@ -250,8 +240,9 @@ export function denseLayerOp(features: tf.Tensor4D[], params: DenseLayerParams, 
  * input and all new features. Keeps that output (every layer's input is a channel prefix of it), each layer's
  * 1×1 output and statistics; the backward walks the layers in reverse with one gradient buffer for the prefix.
  */
-export function denseBlockOp(input: tf.Tensor4D, layers: DenseLayerParams[], dropout?: DropoutSpec): tf.Tensor4D {
-  const hasMask = !!dropout && dropout.rate > 0;
+export function denseBlockOp(input: tf.Tensor4D, layers: DenseLayerParams[], dropout?: BlockDropout): tf.Tensor4D {
+  const specs = perLayerDropout(layers.length, dropout);
+  const hasMask = !!specs[0] && specs[0].rate > 0;
   const tapeSize = TAPE_TENSORS + (hasMask ? 1 : 0);
   const inputChannels = input.shape[3];
   return customOp<tf.Tensor4D>((inputs, save) => {
@@ -259,8 +250,8 @@ export function denseBlockOp(input: tf.Tensor4D, layers: DenseLayerParams[], dro
     const newFeatures: tf.Tensor4D[] = [];
     const tapes: LayerTape[] = [];
     let current = x0;
-    for (const params of layers) {
-      const { features, tape } = denseLayerForward(current, params, dropout);
+    for (const [l, params] of layers.entries()) {
+      const { features, tape } = denseLayerForward(current, params, specs[l]);
       newFeatures.push(features);
       tapes.push(tape);
       const next = tf.concat([current, features], 3);

@@ -16,6 +16,10 @@ const COMMANDS: Record<string, { run: () => Promise<Command>; summary: string }>
   bench: { run: async () => benchCommand, summary: 'memory and speed of a training step, naive vs memory-efficient' },
   'max-batch': { run: async () => maxBatchCommand, summary: 'the largest batch that fits a memory budget' },
   train: { run: async () => (await import('./commands/train.js')).trainCommand, summary: 'train or fine-tune a DenseNet on an image folder' },
+  evaluate: {
+    run: async () => (await import('./commands/evaluate.js')).evaluateCommand,
+    summary: 'accuracy, per-class precision/recall and confusion matrix on a folder',
+  },
   predict: { run: async () => (await import('./commands/predict.js')).predictCommand, summary: 'top classes of images under a trained model' },
 };
 

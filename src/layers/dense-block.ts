@@ -49,6 +49,7 @@ export class DenseBlock extends MemoryModeLayer {
         nested: true,
       }),
     );
+    for (const layer of this.denseLayers) layer.dropoutKey = `${this.name}/${layer.name}`;
   }
 
   override build(inputShape: Shape | Shape[]): void {
@@ -77,7 +78,7 @@ export class DenseBlock extends MemoryModeLayer {
     const x = singleInput(inputs, `DenseBlock '${this.name}'`);
     const training = MemoryModeLayer.isTraining(kwargs);
     if (training && (this.memoryMode === 'layer' || this.memoryMode === 'block')) {
-      const dropout = this.dropRate > 0 ? { rate: this.dropRate } : undefined;
+      const dropout = this.dropRate > 0 ? this.denseLayers.map((layer) => layer.dropout!) : undefined;
       const params = this.denseLayers.map((layer) => layer.trainingParams());
       return this.memoryMode === 'block' ? denseBlockRecomputeOp(x, params, dropout) : denseBlockOp(x, params, dropout);
     }

@@ -4,7 +4,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { inferenceBnRelu, naiveBnRelu } from '../checkpoint/batch-norm.js';
-import { bottleneckOp, conv1x1, denseLayerOp, dropoutMask, type DenseLayerParams } from '../checkpoint/dense-ops.js';
+import { bottleneckOp, conv1x1, denseLayerOp, type DenseLayerParams } from '../checkpoint/dense-ops.js';
+import { dropoutMask, type DropoutSpec } from '../checkpoint/dropout.js';
 import { integer } from '../util/validate.js';
 import { validateDropRate } from './config.js';
 import { kaimingNormal, seedFor } from './initializers.js';
@@ -31,6 +32,8 @@ export class DenseLayer extends MemoryModeLayer {
   readonly bnSize: number;
   readonly dropRate: number;
   private readonly nested: boolean;
+  /** Names this layer's dropout masks (see checkpoint/dropout.ts); an owning DenseBlock prefixes its own name. */
+  dropoutKey: string;
   private norm1?: NormWeights;
   private kernel1?: LayerVariable;
   private norm2?: NormWeights;
@@ -42,6 +45,12 @@ export class DenseLayer extends MemoryModeLayer {
     this.bnSize = integer('DenseLayer: bnSize', args.bnSize ?? 4) as number;
     this.dropRate = validateDropRate(args.dropRate ?? 0, 'DenseLayer: dropRate');
     this.nested = args.nested ?? false;
+    this.dropoutKey = this.name;
+  }
+
+  /** The dropout this layer applies in training, the same in every memory mode; undefined at rate 0. */
+  get dropout(): DropoutSpec | undefined {
+    return this.dropRate > 0 ? { rate: this.dropRate, key: this.dropoutKey } : undefined;
   }
 
   /** Channels of the 1×1 bottleneck output. */
@@ -103,7 +112,7 @@ export class DenseLayer extends MemoryModeLayer {
   /** The layer's new feature maps from the list of earlier ones. */
   newFeatures(features: tf.Tensor4D[], training: boolean): tf.Tensor4D {
     if (!training) return this.inferenceForward(features);
-    const dropout = this.dropRate > 0 ? { rate: this.dropRate } : undefined;
+    const dropout = this.dropout;
     switch (this.memoryMode) {
       // A dense layer on its own has no block to recompute: 'block' runs it as 'layer' (DenseBlock does the rest).
       case 'block':
@@ -130,8 +139,9 @@ export class DenseLayer extends MemoryModeLayer {
   private secondHalf(bottleneck: tf.Tensor4D, params: DenseLayerParams): tf.Tensor4D {
     return tf.tidy(() => {
       const out = tf.conv2d(naiveBnRelu(bottleneck, params.norm2) as tf.Tensor4D, params.kernel2, 1, 'same');
-      if (this.dropRate === 0) return out;
-      return tf.mul(out, dropoutMask(out.shape, { rate: this.dropRate })) as tf.Tensor4D;
+      const dropout = this.dropout;
+      if (!dropout) return out;
+      return tf.mul(out, dropoutMask(out.shape, dropout)) as tf.Tensor4D;
     });
   }
 

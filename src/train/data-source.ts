@@ -19,6 +19,8 @@ export interface DataSource {
   trainFor(epoch: number): tfd.Dataset<TrainBatch>;
   val: tfd.Dataset<TrainBatch> | null;
   folder?: ImageFolder;
+  /** Training images of a folder; null for datasets. */
+  trainImages: number | null;
 }
 
 export function epochSeed(seed: number, epoch: number): number {
@@ -48,9 +50,20 @@ export async function prepareData(checked: Checked, settings: RunSettings, logge
       imageSize,
       batchesPerEpoch: Math.ceil(folder.train.length / settings.batchSize),
       trainFor: (epoch) =>
-        imageFolderDataset(folder.train, { ...base, augment: settings.augment, shuffle: true, seed: epochSeed(settings.seed, epoch) }) as ImageFolderDataset,
+        // Read at each epoch's start: the recipe (recipe.ts) fills these settings after the folder is scanned.
+        imageFolderDataset(folder.train, {
+          ...base,
+          augment: settings.augment,
+          cropPadding: settings.cropPadding,
+          flip: settings.flip,
+          photometric: settings.photometric,
+          jpegQuality: settings.jpegQuality,
+          shuffle: true,
+          seed: epochSeed(settings.seed, epoch),
+        }) as ImageFolderDataset,
       val,
       folder,
+      trainImages: folder.train.length,
     };
   }
   const datasets = checked.datasets;
@@ -78,5 +91,5 @@ export async function prepareData(checked: Checked, settings: RunSettings, logge
   if (imageSize < MIN_IMAGE_SIZE) throw new UsageError(`data.train's images are ${imageSize}×${imageSize}; DenseNets need ≥ ${MIN_IMAGE_SIZE}`);
   const classNames = checked.classNames ?? Array.from({ length: numClasses }, (_, i) => String(i));
   if (classNames.length !== numClasses) throw new UsageError(`classNames has ${classNames.length} names for ${numClasses} classes`);
-  return { classNames, numClasses, imageSize, batchesPerEpoch: null, trainFor: () => datasets.train, val: datasets.val ?? null };
+  return { classNames, numClasses, imageSize, batchesPerEpoch: null, trainFor: () => datasets.train, val: datasets.val ?? null, trainImages: null };
 }

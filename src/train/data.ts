@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import * as tfd from '@tensorflow/tfjs-data';
 import sharp, { type Sharp } from 'sharp';
+import { jpegJitter, photometricJitter, randomResizedCropBox, type CropBox } from './augment.js';
 import { UsageError } from '../util/errors.js';
 import { type Logger, silentLogger } from '../util/logger.js';
 import { createRng, deriveSeed, type Rng, shuffleInPlace } from '../util/rng.js';
@@ -20,6 +21,8 @@ export type Augment = 'none' | 'flip' | 'crop' | 'resized-crop';
 
 export const AUGMENTS: readonly Augment[] = ['none', 'flip', 'crop', 'resized-crop'];
 
+export { randomResizedCropBox, type CropBox } from './augment.js';
+
 /** ImageNet statistics used by torchvision's pretrained weights, on pixels scaled to [0, 1]. */
 export const IMAGENET_MEAN: readonly [number, number, number] = [0.485, 0.456, 0.406];
 export const IMAGENET_STD: readonly [number, number, number] = [0.229, 0.224, 0.225];
@@ -37,6 +40,15 @@ export interface ImageFolderDatasetOptions {
   resizedCropRatio?: readonly [number, number];
   /** Zero padding for 'crop'. Default 4. */
   cropPadding?: number;
+  /**
+   * Whether 'flip', 'crop' and 'resized-crop' mirror half of the images. Default true. Turn it off when
+   * mirroring changes the class (a 'b' and a 'd', a diagonal and an antidiagonal).
+   */
+  flip?: boolean;
+  /** ColorJitter strength s (brightness, contrast and saturation factors in [1 − s, 1 + s]); 0 is off. Default 0. */
+  photometric?: number;
+  /** Re-encode half of the images as JPEG at a quality drawn from [min, max] (1–100); null is off. Default null. */
+  jpegQuality?: readonly [number, number] | null;
   /** Reshuffle the samples on every pass. Default false. */
   shuffle?: boolean;
   /** Seeds shuffling and augmentation. Default 0. */
@@ -172,6 +184,9 @@ interface Config {
   scale: readonly [number, number];
   ratio: readonly [number, number];
   padding: number;
+  flip: boolean;
+  photometric: number;
+  jpegQuality: readonly [number, number] | null;
   shuffle: boolean;
   seed: number;
   logger: Logger;
@@ -208,6 +223,14 @@ function validate(samples: readonly Sample[], o: ImageFolderDatasetOptions): Con
   if (!(Number.isInteger(padding) && padding >= 0)) {
     throw new UsageError(`cropPadding must be a non-negative integer, got ${padding}`);
   }
+  const photometric = o.photometric ?? 0;
+  if (!(Number.isFinite(photometric) && photometric >= 0 && photometric < 1)) {
+    throw new UsageError(`photometric must be a number in [0, 1), got ${photometric}`);
+  }
+  const jpegQuality = o.jpegQuality ?? null;
+  if (jpegQuality !== null && !(Number.isInteger(jpegQuality[0]) && Number.isInteger(jpegQuality[1]) && jpegQuality[0] >= 1 && jpegQuality[0] <= jpegQuality[1] && jpegQuality[1] <= 100)) {
+    throw new UsageError(`jpegQuality must be null or [min, max] integers with 1 <= min <= max <= 100, got [${String(jpegQuality)}]`);
+  }
   const prefetch = o.prefetch ?? o.batchSize;
   positiveInt('prefetch', prefetch);
   if (o.dropRemainder === true && samples.length < o.batchSize) {
@@ -223,6 +246,9 @@ function validate(samples: readonly Sample[], o: ImageFolderDatasetOptions): Con
     scale,
     ratio,
     padding,
+    flip: o.flip ?? true,
+    photometric,
+    jpegQuality,
     shuffle: o.shuffle ?? false,
     seed,
     logger: o.logger ?? silentLogger,
@@ -262,9 +288,11 @@ async function decodeAndAugment(file: string, config: Config, rng: Rng): Promise
   let dx = 0;
   let dy = 0;
   let flip = false;
+  let box: CropBox | null = null;
+  // The draws keep their order of old (box or shift, flip, then JPEG, then colours), so that adding a
+  // later augmentation leaves the earlier ones' draws as they were.
   if (config.augment === 'resized-crop') {
-    const box = randomResizedCropBox(width, height, config.scale, config.ratio, rng);
-    image = image.extract(box);
+    box = randomResizedCropBox(width, height, config.scale, config.ratio, rng);
     flip = rng.next() < 0.5;
   } else if (config.augment === 'crop') {
     dx = rng.int(2 * config.padding + 1) - config.padding;
@@ -273,6 +301,9 @@ async function decodeAndAugment(file: string, config: Config, rng: Rng): Promise
   } else if (config.augment === 'flip') {
     flip = rng.next() < 0.5;
   }
+  flip &&= config.flip;
+  image = await jpegJitter(image, config.jpegQuality, rng);
+  if (box !== null) image = image.extract(box);
   const { data, info } = await image
     .resize(config.imageSize, config.imageSize, { fit: 'fill', kernel: 'linear' })
     .removeAlpha()
@@ -283,41 +314,9 @@ async function decodeAndAugment(file: string, config: Config, rng: Rng): Promise
     const expected = `${config.imageSize}×${config.imageSize}×3`;
     throw new Error(`decoded to ${info.width}×${info.height}×${info.channels}, expected ${expected}`);
   }
-  return { pixels: new Uint8Array(data.buffer, data.byteOffset, data.length), dx, dy, flip };
-}
-
-export interface CropBox {
-  left: number;
-  top: number;
-  width: number;
-  height: number;
-}
-
-/** torchvision's `RandomResizedCrop.get_params`: ten tries at a random area and aspect ratio, else a centre crop. */
-export function randomResizedCropBox(
-  width: number,
-  height: number,
-  scale: readonly [number, number],
-  ratio: readonly [number, number],
-  rng: Rng,
-): CropBox {
-  const area = width * height;
-  const logRatio = [Math.log(ratio[0]), Math.log(ratio[1])] as const;
-  for (let attempt = 0; attempt < 10; attempt++) {
-    const targetArea = area * rng.uniform(scale[0], scale[1]);
-    const aspect = Math.exp(rng.uniform(logRatio[0], logRatio[1]));
-    const w = Math.round(Math.sqrt(targetArea * aspect));
-    const h = Math.round(Math.sqrt(targetArea / aspect));
-    if (w > 0 && w <= width && h > 0 && h <= height) {
-      return { top: rng.int(height - h + 1), left: rng.int(width - w + 1), width: w, height: h };
-    }
-  }
-  const inRatio = width / height;
-  let w = width;
-  let h = height;
-  if (inRatio < ratio[0]) h = Math.round(w / ratio[0]);
-  else if (inRatio > ratio[1]) w = Math.round(h * ratio[1]);
-  return { top: Math.floor((height - h) / 2), left: Math.floor((width - w) / 2), width: w, height: h };
+  const pixels = new Uint8Array(data.buffer, data.byteOffset, data.length);
+  photometricJitter(pixels, config.photometric, rng);
+  return { pixels, dx, dy, flip };
 }
 
 // (v / 255 - mean) / std for every byte value and channel: one table lookup per pixel component.

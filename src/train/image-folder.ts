@@ -191,3 +191,10 @@ async function requireDirectory(p: string, what: string): Promise<void> {
   if (stat === undefined) throw new UsageError(`${what} ${p} does not exist`);
   if (!stat.isDirectory()) throw new UsageError(`${what} ${p} is not a folder`);
 }
+
+/** Every image of a `DIR/<class>/*` folder, labelled by its sorted class folders (no split): what evaluation reads. */
+export async function scanLabelledImages(dir: string): Promise<{ classNames: string[]; samples: Sample[]; ignoredFiles: number }> {
+  await requireDirectory(dir, 'image folder');
+  const split = await scanSplit(dir);
+  return { classNames: split.classNames, samples: toSamples(split.files), ignoredFiles: split.ignored };
+}

@@ -29,4 +29,7 @@ export {
   type ImageFolderDataset,
   type ImageFolderDatasetOptions,
 } from './data.js';
-export { writeSyntheticImageFolder, type SyntheticImageFolderOptions, type SyntheticVariant } from './synthetic.js';
+export { writeSyntheticImageFolder, type SyntheticImageFolderOptions, type SyntheticVariant, type SyntheticFormat } from './synthetic.js';
+export { evaluateImageFolder, type FolderEvaluation, type EvaluateImageFolderOptions } from './evaluate-folder.js';
+export { perClassReport, type Evaluation, type ClassReport } from './evaluate.js';
+export { SMALL_DATA_DEFAULTS, SMALL_DATA_IMAGES } from './recipe.js';

@@ -1,12 +1,23 @@
 /** One epoch of training steps: learning-rate schedule, the step, divergence check, metrics and progress. */
 import * as tf from '@tensorflow/tfjs';
+import { withDropoutContext } from '../checkpoint/dropout.js';
 import { UsageError } from '../util/errors.js';
 import type { DataSource } from './data-source.js';
 import type { RunSettings } from './options.js';
-import type { TrainingOptimizer } from './optimizers.js';
+import type { ParamGroups, TrainingOptimizer } from './optimizers.js';
 import type { TrainingProgress } from './progress.js';
 import { learningRateAt } from './schedule.js';
 import { TrainingDivergedError, type BatchMetrics, type EpochMetrics, type TrainCallbacks } from './types.js';
+
+/**
+ * PyTorch's `cross_entropy(label_smoothing=ε)` as targets: (1 − ε)·onehot + ε/K. Accuracy is unchanged (the
+ * argmax stays the true class).
+ */
+export function smoothLabels(ys: tf.Tensor, epsilon: number): tf.Tensor {
+  if (epsilon === 0) return ys;
+  const classes = ys.shape[ys.shape.length - 1]!;
+  return tf.tidy(() => tf.add(tf.mul(ys, 1 - epsilon), epsilon / classes));
+}
 
 interface EpochTotals {
   loss: number;
@@ -19,7 +30,7 @@ interface EpochTotals {
 export async function trainEpoch(
   model: tf.LayersModel,
   optimizer: TrainingOptimizer,
-  variables: tf.Variable[],
+  variables: ParamGroups,
   data: DataSource,
   settings: RunSettings,
   epoch: number,
@@ -29,7 +40,8 @@ export async function trainEpoch(
   history: EpochMetrics[],
 ): Promise<EpochTotals> {
   const iterator = await data.trainFor(epoch).iterator();
-  const training = !settings.freezeFeatures;
+  // Frozen features run in inference mode (running BatchNorm statistics, no dropout).
+  const training = variables.features.length > 0;
   let lossSum = 0;
   let correct = 0;
   let images = 0;
@@ -51,7 +63,15 @@ export async function trainEpoch(
       if (ys.shape[1] !== data.numClasses) {
         throw new UsageError(`a training batch has labels of width ${ys.shape[1]}; the model has ${data.numClasses} classes`);
       }
-      const out = optimizer.step(() => model.apply(xs, { training }) as tf.Tensor, ys, variables);
+      const targets = smoothLabels(ys, settings.labelSmoothing);
+      // Dropout masks derive from (seed, epoch, batch, layer, sample): the same run again, or resumed, draws the same.
+      const dropout = { seed: settings.seed, step: [epoch, batch] };
+      let out;
+      try {
+        out = optimizer.step(() => withDropoutContext(dropout, () => model.apply(xs, { training }) as tf.Tensor), targets, variables);
+      } finally {
+        if (targets !== ys) targets.dispose();
+      }
       [loss, batchCorrect] = [(await out.loss.data())[0]!, (await out.correct.data())[0]!];
       tf.dispose([out.loss, out.correct]);
     } finally {

@@ -24,6 +24,8 @@ export const TRAIN_DEFAULTS = {
   augment: 'none' as Augment,
   valSplit: 0.2,
   momentum: 0.9,
+  /** featuresLrScale when starting from pretrained weights. */
+  pretrainedFeaturesLrScale: 0.1,
 } as const;
 
 export const OPTIMIZER_DEFAULTS: Record<OptimizerName, { lr: number; weightDecay: number; schedule: ScheduleName }> = {
@@ -34,7 +36,7 @@ export const OPTIMIZER_DEFAULTS: Record<OptimizerName, { lr: number; weightDecay
 const OPTION_KEYS = [
   'model', 'numClasses', 'memoryEfficient', 'recompute', 'data', 'valSplit', 'classNames', 'imageSize', 'batchSize',
   'epochs', 'optimizer', 'lr', 'weightDecay', 'momentum', 'schedule', 'augment', 'seed', 'pretrained',
-  'freezeFeatures', 'outDir', 'resume', 'overwrite', 'callbacks', 'progress', 'logger',
+  'freezeFeatures', 'unfreezeAfter', 'featuresLrScale', 'labelSmoothing', 'cropPadding', 'flip', 'photometric', 'jpegQuality', 'outDir', 'resume', 'overwrite', 'callbacks', 'progress', 'logger',
 ] as const;
 
 /** What decides the numbers a run produces; stored in each snapshot and checked on resume. */
@@ -50,9 +52,20 @@ export interface RunSettings {
   momentum: number;
   schedule: ScheduleName;
   augment: Augment;
+  /** Zero padding of 'crop', in pixels. */
+  cropPadding: number;
+  flip: boolean;
+  photometric: number;
+  jpegQuality: [number, number] | null;
+  labelSmoothing: number;
   seed: number;
   valSplit: number;
   freezeFeatures: boolean;
+  /** Epochs after which frozen features are unfrozen; null: frozen throughout (or never frozen). */
+  unfreezeAfter: number | null;
+  featuresLrScale: number;
+  /** Which recipe filled the settings not given (recipe.ts). */
+  recipe: 'small-data' | 'standard';
   data: string | null;
   pretrained: string | null;
 }
@@ -100,6 +113,22 @@ export function checkOptions(options: TrainDenseNetOptions): Checked {
   set('valSplit', finiteNumber('valSplit', options.valSplit, (v) => v > 0 && v < 1, 'a number strictly between 0 and 1'));
   set('seed', finiteNumber('seed', options.seed, (v) => Number.isInteger(v) && v >= 0 && v < 2 ** 32, 'an integer in [0, 2^32)'));
   set('freezeFeatures', boolean('freezeFeatures', options.freezeFeatures));
+  set('unfreezeAfter', integer('unfreezeAfter', options.unfreezeAfter, 0));
+  set('featuresLrScale', finiteNumber('featuresLrScale', options.featuresLrScale, (v) => v >= 0, 'a number ≥ 0'));
+  set('labelSmoothing', finiteNumber('labelSmoothing', options.labelSmoothing, (v) => v >= 0 && v < 1, 'a number in [0, 1)'));
+  set('cropPadding', integer('cropPadding', options.cropPadding, 0));
+  set('flip', boolean('flip', options.flip));
+  set('photometric', finiteNumber('photometric', options.photometric, (v) => v >= 0 && v < 1, 'a number in [0, 1)'));
+  if (options.jpegQuality !== undefined) {
+    const q = options.jpegQuality;
+    const valid = q === null || (Array.isArray(q) && q.length === 2 && q.every((v) => Number.isInteger(v)) && q[0] >= 1 && q[0] <= q[1] && q[1] <= 100);
+    if (!valid) throw new UsageError(`jpegQuality must be null (off) or [min, max] with integers 1 ≤ min ≤ max ≤ 100, got ${describe(q)}`);
+    given.jpegQuality = q === null ? null : [q[0], q[1]];
+  }
+  if (given.unfreezeAfter !== undefined) {
+    if (given.freezeFeatures === false) throw new UsageError('unfreezeAfter unfreezes frozen features; it contradicts freezeFeatures: false');
+    given.freezeFeatures = true;
+  }
   const memoryEfficient = boolean('memoryEfficient', options.memoryEfficient);
   const recompute = oneOf('recompute', options.recompute, RECOMPUTE_MODES);
   const resume = boolean('resume', options.resume) ?? false;

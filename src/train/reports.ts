@@ -2,7 +2,9 @@
  * What a run leaves to look at: a line per epoch, history.json, metrics.csv and the loss and accuracy curves
  * (SVG), each written atomically after every epoch; and which epoch is the best so far.
  */
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { renderConfusionSvg } from '../charts/confusion-chart.js';
 import { renderLineChartSvg } from '../charts/line-chart.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import type { RunSettings } from './options.js';
@@ -38,8 +40,28 @@ export function metricsCsv(history: EpochMetrics[]): string {
   return `${[CSV_COLUMNS.join(','), ...rows].join('\n')}\n`;
 }
 
-export async function writeReports(outDir: string, history: EpochMetrics[], best: BestEpoch, classNames: string[], settings: RunSettings): Promise<void> {
-  await writeFileAtomic(path.join(outDir, 'history.json'), `${JSON.stringify({ history, best, classNames, settings }, null, 2)}\n`);
+/** What history.json records besides the epochs: the recipe, and which settings were defaults (fresh runs). */
+export interface ReportExtras {
+  recipe: string;
+  defaults?: string[];
+}
+
+export async function writeReports(
+  outDir: string,
+  history: EpochMetrics[],
+  best: BestEpoch,
+  classNames: string[],
+  settings: RunSettings,
+  extras: ReportExtras,
+): Promise<void> {
+  // A resumed run keeps the record of defaults that its first process wrote.
+  const defaults = extras.defaults ?? (await readDefaults(path.join(outDir, 'history.json')));
+  const record = { history, best, classNames, settings, recipe: extras.recipe, ...(defaults ? { defaults } : {}) };
+  await writeFileAtomic(path.join(outDir, 'history.json'), `${JSON.stringify(record, null, 2)}\n`);
+  if (best.confusion) {
+    const svg = await renderConfusionSvg({ title: `Validation confusion matrix (best epoch, ${best.epoch})`, classNames, confusion: best.confusion });
+    await writeFileAtomic(path.join(outDir, 'confusion.svg'), svg);
+  }
   await writeFileAtomic(path.join(outDir, 'metrics.csv'), metricsCsv(history));
   const series = (name: string, pick: (m: EpochMetrics) => number | null) => ({
     name,
@@ -49,15 +71,26 @@ export async function writeReports(outDir: string, history: EpochMetrics[], best
   const loss = await renderLineChartSvg({
     title: 'Loss',
     xLabel: 'epoch',
+    integerX: true,
     yLabel: 'softmax cross-entropy',
     series: [series('train', (m) => m.trainLoss), ...(hasVal ? [series('validation', (m) => m.valLoss)] : [])],
   });
   const accuracy = await renderLineChartSvg({
     title: 'Accuracy',
     xLabel: 'epoch',
+    integerX: true,
     yLabel: 'accuracy',
     series: [series('train', (m) => m.trainAccuracy), ...(hasVal ? [series('validation', (m) => m.valAccuracy)] : [])],
   });
   await writeFileAtomic(path.join(outDir, 'loss.svg'), loss);
   await writeFileAtomic(path.join(outDir, 'accuracy.svg'), accuracy);
+}
+
+async function readDefaults(file: string): Promise<string[] | undefined> {
+  try {
+    const parsed = JSON.parse(await fs.readFile(file, 'utf8')) as { defaults?: unknown };
+    return Array.isArray(parsed.defaults) ? (parsed.defaults as string[]) : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -21,7 +21,9 @@ export interface RunState {
 }
 
 /** Files a run writes at the top of outDir; a fresh run refuses to start over any of them. */
-const OUTPUT_FILES = [SNAPSHOT_POINTER, SNAPSHOTS_DIR, 'model.json', 'weights.bin', 'classes.json', 'history.json', 'metrics.csv', 'loss.svg', 'accuracy.svg'];
+const OUTPUT_FILES = [
+  SNAPSHOT_POINTER, SNAPSHOTS_DIR, 'model.json', 'weights.bin', 'classes.json', 'history.json', 'metrics.csv', 'loss.svg', 'accuracy.svg', 'confusion.svg',
+];
 
 export async function statOf(p: string) {
   return fs.stat(p).catch(() => undefined);
@@ -91,10 +93,19 @@ export function resolveSettings(checked: Checked, stored: RunSettings | undefine
     weightDecay: given.weightDecay ?? defaults.weightDecay,
     momentum: given.momentum ?? TRAIN_DEFAULTS.momentum,
     schedule: given.schedule ?? defaults.schedule,
+    // The recipe's settings (recipe.ts) are filled once the folder's size is known.
     augment: given.augment ?? TRAIN_DEFAULTS.augment,
+    cropPadding: given.cropPadding ?? 4,
+    flip: given.flip ?? true,
+    photometric: given.photometric ?? 0,
+    jpegQuality: given.jpegQuality ?? null,
+    labelSmoothing: given.labelSmoothing ?? 0,
     seed: given.seed ?? Math.floor(Math.random() * 2 ** 32),
     valSplit: given.valSplit ?? TRAIN_DEFAULTS.valSplit,
     freezeFeatures: given.freezeFeatures ?? false,
+    unfreezeAfter: given.unfreezeAfter ?? null,
+    featuresLrScale: given.featuresLrScale ?? (given.pretrained !== undefined ? TRAIN_DEFAULTS.pretrainedFeaturesLrScale : 1),
+    recipe: 'standard',
     data: given.data ?? null,
     pretrained: given.pretrained ?? null,
   };

@@ -17,7 +17,8 @@ import type { NamedTensor } from './optimizers.js';
 export const SNAPSHOT_POINTER = 'snapshot.json';
 export const SNAPSHOTS_DIR = 'snapshots';
 const FORMAT = 'efficient-densenet-snapshot';
-const VERSION = 1;
+// 2: optimizer state per parameter group; settings of the small-data recipe and fine-tuning.
+const VERSION = 2;
 const STATE_FILE = 'state.json';
 const OPTIMIZER_JSON = 'optimizer.json';
 const OPTIMIZER_BIN = 'optimizer.bin';

@@ -29,7 +29,23 @@ export interface SyntheticImageFolderOptions {
   variant?: SyntheticVariant;
   /** Remove `root` first if it exists and is not empty. Without it a non-empty `root` is an error. */
   overwrite?: boolean;
+  /** File format of train/ (or of every image when not split). Default 'png'. */
+  trainFormat?: SyntheticFormat;
+  /**
+   * File format of val/. Default 'png'. 'jpeg' gives the validation set the compression artifacts that a
+   * folder of photos has and the PNG training set has not (the usual shift between the two).
+   */
+  valFormat?: SyntheticFormat;
+  /** Quality of 'jpeg' files, 1–100. Default 75. */
+  jpegQuality?: number;
+  /**
+   * Which classes of the variant, by name (e.g. ['hstripes', 'vstripes', 'checker', 'dots']); overrides
+   * numClasses. Default: the variant's first numClasses.
+   */
+  classes?: string[];
 }
+
+export type SyntheticFormat = 'png' | 'jpeg';
 
 export interface SyntheticImageFolder {
   /** Sorted, i.e. in label order as scanImageFolder will report them. */
@@ -61,7 +77,16 @@ export async function writeSyntheticImageFolder(
     split = true,
     variant = 'shapes',
     overwrite = false,
+    trainFormat = 'png',
+    valFormat = 'png',
+    jpegQuality = 75,
   } = options;
+  for (const [name, format] of [['trainFormat', trainFormat], ['valFormat', valFormat]] as const) {
+    if (format !== 'png' && format !== 'jpeg') throw new UsageError(`${name} must be 'png' or 'jpeg', got '${String(format)}'`);
+  }
+  if (!(Number.isInteger(jpegQuality) && jpegQuality >= 1 && jpegQuality <= 100)) {
+    throw new UsageError(`jpegQuality must be an integer from 1 to 100, got ${jpegQuality}`);
+  }
   if (!(Number.isInteger(numClasses) && numClasses >= 2 && numClasses <= MAX_CLASSES)) {
     throw new UsageError(`numClasses must be an integer from 2 to ${MAX_CLASSES}, got ${numClasses}`);
   }
@@ -89,21 +114,29 @@ export async function writeSyntheticImageFolder(
     await fs.rm(root, { recursive: true, force: true });
   }
 
-  const kinds = (variant === 'shapes' ? SHAPE_CLASSES : TEXTURE_CLASSES).slice(0, numClasses);
-  const splits: { dir: string; count: number; index: number }[] = split
+  const all: readonly string[] = variant === 'shapes' ? SHAPE_CLASSES : TEXTURE_CLASSES;
+  if (options.classes !== undefined) {
+    const unknown = options.classes.filter((c) => !all.includes(c));
+    if (unknown.length > 0 || options.classes.length < 2 || new Set(options.classes).size !== options.classes.length) {
+      throw new UsageError(`classes must be at least 2 distinct names of ${variant}: ${all.join(', ')}; got ${JSON.stringify(options.classes)}`);
+    }
+  }
+  const kinds = options.classes ?? all.slice(0, numClasses);
+  const splits: { dir: string; count: number; index: number; format: SyntheticFormat }[] = split
     ? [
-        { dir: path.join(root, 'train'), count: imagesPerClass, index: 0 },
-        { dir: path.join(root, 'val'), count: valPerClass, index: 1 },
+        { dir: path.join(root, 'train'), count: imagesPerClass, index: 0, format: trainFormat },
+        { dir: path.join(root, 'val'), count: valPerClass, index: 1, format: valFormat },
       ]
-    : [{ dir: root, count: imagesPerClass, index: 0 }];
+    : [{ dir: root, count: imagesPerClass, index: 0, format: trainFormat }];
 
-  const jobs: { file: string; kind: string; seed: number }[] = [];
+  const jobs: { file: string; kind: string; seed: number; format: SyntheticFormat }[] = [];
   for (const s of splits) {
     kinds.forEach((kind, classIndex) => {
       for (let i = 0; i < s.count; i++) {
         jobs.push({
-          file: path.join(s.dir, kind, `${kind}_${String(i).padStart(5, '0')}.png`),
+          file: path.join(s.dir, kind, `${kind}_${String(i).padStart(5, '0')}.${s.format === 'png' ? 'png' : 'jpg'}`),
           kind,
+          format: s.format,
           // Per-image streams: an image does not depend on how many images came before it.
           seed: deriveSeed(seed, s.index, classIndex, i),
         });
@@ -118,10 +151,9 @@ export async function writeSyntheticImageFolder(
     while (next < jobs.length) {
       const job = jobs[next++]!;
       const pixels = drawImage(variant, job.kind, imageSize, createRng(job.seed));
-      const png = await sharp(pixels, { raw: { width: imageSize, height: imageSize, channels: 3 } })
-        .png({ compressionLevel: 6, adaptiveFiltering: false })
-        .toBuffer();
-      await writeFileAtomic(job.file, png);
+      const raw = sharp(pixels, { raw: { width: imageSize, height: imageSize, channels: 3 } });
+      const encoded = job.format === 'png' ? await raw.png({ compressionLevel: 6, adaptiveFiltering: false }).toBuffer() : await raw.jpeg({ quality: jpegQuality }).toBuffer();
+      await writeFileAtomic(job.file, encoded);
     }
   };
   await Promise.all(Array.from({ length: inFlight }, worker));

@@ -10,6 +10,7 @@ import { fileSystemHandler } from '../io/file-system.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { UsageError } from '../util/errors.js';
 import { stderrLogger, type Logger } from '../util/logger.js';
+import { BestWeights } from './best.js';
 import { epochSeed, prepareData, type DataSource } from './data-source.js';
 import { evaluate } from './evaluate.js';
 import { trainEpoch } from './loop.js';
@@ -18,6 +19,7 @@ import { trainableVariables } from '../step/step.js';
 import { checkOptions, type Checked, type RunSettings } from './options.js';
 import { TrainingOptimizer } from './optimizers.js';
 import { createTrainingProgress } from './progress.js';
+import { applyRecipe, defaultedKeys, logSettings } from './recipe.js';
 import { formatEpoch, isBetter, writeReports } from './reports.js';
 import { checkOutDir, checkPretrained, resolveSettings, type RunState } from './settings.js';
 import { restoreRun, snapshotRun } from './resume.js';
@@ -58,6 +60,7 @@ async function prepare(options: TrainDenseNetOptions): Promise<Prepared> {
   }
   settings.numClasses = data.numClasses;
   settings.imageSize = data.imageSize;
+  if (!snapshot) applyRecipe(settings, checked.given, data.trainImages);
   return { checked, snapshot, settings, data };
 }
 
@@ -82,7 +85,14 @@ export async function trainDenseNet(options: TrainDenseNetOptions): Promise<Trai
   const memoryEfficient = checked.memoryEfficient ?? defaultMemoryEfficient();
   const oomContext = { model: settings.model.startsWith('config:') ? 'a DenseNet' : settings.model, batchSize: settings.batchSize, memoryEfficient };
   const model = await explainingOom(() => buildModel(checked, settings, data, baseLogger, snapshot), oomContext);
-  const optimizer = new TrainingOptimizer({ name: settings.optimizer, lr: settings.lr, weightDecay: settings.weightDecay, momentum: settings.momentum });
+  const optimizer = new TrainingOptimizer({
+    name: settings.optimizer,
+    lr: settings.lr,
+    weightDecay: settings.weightDecay,
+    momentum: settings.momentum,
+    featuresLrScale: settings.featuresLrScale,
+  });
+  const bestWeights = new BestWeights();
   let history: EpochMetrics[] = snapshot?.state.history ?? [];
   let best: BestEpoch | null = snapshot?.state.best ?? null;
   const startEpoch = snapshot?.epoch ?? 0;
@@ -90,12 +100,15 @@ export async function trainDenseNet(options: TrainDenseNetOptions): Promise<Trai
   const bars = createTrainingProgress(checked.progress, settings.epochs, startEpoch);
   // Lines written straight to stderr would tear the bars; the bars print them above themselves instead.
   const logger: Logger = bars.active && baseLogger === stderrLogger ? { info: (m) => bars.log(m), warn: (m) => bars.log(`warning: ${m}`) } : baseLogger;
+  logSettings(logger, settings, checked.given, data.trainImages, snapshot !== null);
+  const reportExtras = { recipe: settings.recipe, defaults: snapshot ? undefined : defaultedKeys(settings, checked.given) };
   try {
     if (snapshot) {
       await restoreRun(snapshot, model, optimizer);
       logger.info(`resuming ${outDir} after epoch ${startEpoch} of ${settings.epochs}`);
     }
-    const variables = trainableVariables(settings.freezeFeatures ? classifierOf(model) : model);
+    const classifier = trainableVariables(classifierOf(model));
+    const features = trainableVariables(model).filter((v) => !classifier.includes(v));
     if (outDir !== undefined) {
       if (checked.overwrite) await clearSnapshots(outDir);
       await writeFileAtomic(path.join(outDir, 'classes.json'), `${JSON.stringify(data.classNames, null, 2)}\n`);
@@ -104,8 +117,11 @@ export async function trainDenseNet(options: TrainDenseNetOptions): Promise<Trai
       const epochStart = performance.now();
       const seconds = () => (performance.now() - epochStart) / 1000;
       bars.startEpoch(epoch + 1, data.batchesPerEpoch);
+      const frozen = settings.freezeFeatures && (settings.unfreezeAfter === null || epoch < settings.unfreezeAfter);
+      if (settings.freezeFeatures && settings.unfreezeAfter === epoch && epoch > 0) logger.info(`unfreezing the features after epoch ${epoch}`);
+      const groups = { features: frozen ? [] : features, classifier };
       const train = await explainingOom(
-        () => trainEpoch(model, optimizer, variables, data, settings, epoch, checked.callbacks, bars, outDir, history),
+        () => trainEpoch(model, optimizer, groups, data, settings, epoch, checked.callbacks, bars, outDir, history),
         oomContext,
       );
       const val = data.val ? await explainingOom(() => evaluate(model, data.val!), oomContext) : null;
@@ -121,7 +137,10 @@ export async function trainDenseNet(options: TrainDenseNetOptions): Promise<Trai
         imagesPerSecond: train.images / train.seconds,
       };
       const improved = isBetter(metrics, best, history);
-      if (improved) best = { epoch: metrics.epoch, valAccuracy: metrics.valAccuracy, valLoss: metrics.valLoss };
+      if (improved) {
+        best = { epoch: metrics.epoch, valAccuracy: metrics.valAccuracy, valLoss: metrics.valLoss, ...(val ? { confusion: val.confusion } : {}) };
+        bestWeights.keep(model);
+      }
       if (outDir !== undefined) {
         if (improved) await model.save(fileSystemHandler(outDir));
         const nextEpochSeed = epochSeed(settings.seed, epoch + 1);
@@ -130,16 +149,18 @@ export async function trainDenseNet(options: TrainDenseNetOptions): Promise<Trai
       }
       metrics.seconds = seconds();
       history = [...history, metrics];
-      if (outDir !== undefined) await writeReports(outDir, history, best!, data.classNames, settings);
+      if (outDir !== undefined) await writeReports(outDir, history, best!, data.classNames, settings, reportExtras);
       const summary = formatEpoch(metrics, settings.epochs);
       bars.endEpoch(metrics.epoch, summary);
       logger.info(summary);
       await checked.callbacks.onEpochEnd?.(metrics);
     }
+    await bestWeights.restore(model, best!.epoch, settings.epochs, outDir);
   } catch (error) {
     if (model !== checked.layersModel) model.dispose();
     throw error;
   } finally {
+    bestWeights.dispose();
     optimizer.dispose();
     bars.stop();
   }

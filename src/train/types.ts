@@ -55,6 +55,8 @@ export interface BestEpoch {
   epoch: number;
   valAccuracy: number | null;
   valLoss: number | null;
+  /** The best epoch's validation confusion matrix: confusion[true][predicted] counts. Absent without validation. */
+  confusion?: number[][];
 }
 
 export interface TrainCallbacks {
@@ -108,21 +110,42 @@ export interface TrainDenseNetOptions {
   optimizer?: OptimizerName;
   /** Base learning rate. Default 0.1 for 'sgd', 1e-3 for 'adam'. */
   lr?: number;
-  /** Coupled L2 weight decay on every parameter (PyTorch semantics). Default 1e-4 for 'sgd', 0 for 'adam'. */
+  /**
+   * Coupled L2 weight decay on every parameter (PyTorch semantics). Default 1e-4 for 'sgd', 0 for 'adam';
+   * 5e-4 for 'sgd' in the small-data recipe (a folder of fewer than 2,000 training images); Adam keeps 0,
+   * because coupled L2 through Adam's normalisation pulls weights with small gradients to zero at full speed.
+   */
   weightDecay?: number;
+  /**
+   * Label smoothing ε of the cross-entropy (PyTorch's `label_smoothing`): targets (1 − ε)·onehot + ε/K.
+   * Default 0 (also in the small-data recipe, where it slowed learning).
+   */
+  labelSmoothing?: number;
   /** SGD (Nesterov) momentum. Default 0.9. */
   momentum?: number;
   /** Default 'step' for 'sgd', 'cosine' for 'adam'. */
   schedule?: ScheduleName;
   /**
-   * Training augmentation for folders. Default 'none': a flip turns a diagonal into an antidiagonal, a 'b'
-   * into a 'd'; choose 'flip' (or a crop) when the classes are mirror-symmetric.
+   * Training augmentation for folders (see Augment). The small-data recipe (a folder of fewer than 2,000
+   * training images, src/train/recipe.ts) defaults to 'crop' with `flip` and `jpegQuality` [40, 95]; a larger folder or datasets to 'none'. The start of the run logs every setting, defaults marked.
    */
   augment?: Augment;
+  /** Zero padding of 'crop' in pixels. Default imageSize / 8 (4 at 32²). */
+  cropPadding?: number;
+  /**
+   * Mirror half of the images in 'flip', 'crop' and 'resized-crop'. Default true. Set false when mirroring
+   * changes the class: a 'b' becomes a 'd', a diagonal stripe an antidiagonal one.
+   */
+  flip?: boolean;
+  /** Colour jitter strength s: brightness, contrast and saturation factors in [1 − s, 1 + s]. Default 0 (an option; measured slower on small folders). */
+  photometric?: number;
+  /** Re-encode half of the training images as JPEG at a quality in [min, max]; null is off. Default [40, 95] small-data, else null. */
+  jpegQuality?: [number, number] | null;
   /**
    * Same seed ⇒ same run: weight initialisation, the folder's train/val split, the data order and the
    * augmentation all derive from it. Default: a random seed, reported in the result and the snapshot.
-   * (Dropout, when a config sets dropRate > 0, draws from tfjs's own unseeded generator.)
+   * Dropout masks (a configuration with dropRate > 0) derive from (seed, epoch, batch, layer, sample), the
+   * same in every memory mode, so such a run repeats and resumes exactly too.
    */
   seed?: number;
   /**
@@ -132,6 +155,17 @@ export interface TrainDenseNetOptions {
   pretrained?: string;
   /** Train only the classifier; the features run in inference mode (frozen BatchNorm statistics too). */
   freezeFeatures?: boolean;
+  /**
+   * Unfreeze the features after this many epochs (implies freezeFeatures for those epochs): the classifier
+   * settles on fixed features first, then everything is fine-tuned. Default: frozen throughout when
+   * freezeFeatures is set.
+   */
+  unfreezeAfter?: number;
+  /**
+   * The features' learning rate as a fraction of the classifier's (PyTorch param groups): pretrained
+   * features need smaller steps than a new classifier. Default 0.1 with `pretrained`, 1 without.
+   */
+  featuresLrScale?: number;
   /**
    * Where the run is kept: per-epoch snapshot (`snapshot.json` + `snapshots/`), the best model by
    * validation accuracy (`model.json` + `weights.bin`), `classes.json`, `history.json`, `metrics.csv`,
@@ -149,7 +183,10 @@ export interface TrainDenseNetOptions {
 }
 
 export interface TrainResult {
-  /** The model after the last epoch (outDir's model.json holds the best epoch's). */
+  /**
+   * The model with the best epoch's weights (highest validation accuracy, see `best`), as outDir's
+   * model.json; the last epoch's weights are in outDir's snapshot.
+   */
   model: tf.LayersModel;
   history: EpochMetrics[];
   best: BestEpoch;

@@ -37,7 +37,7 @@ export interface Prediction {
   top: { class: string; probability: number }[];
 }
 
-async function readClassNames(dir: string, numClasses: number, io: CommandIO): Promise<string[]> {
+export async function readClassNames(dir: string, numClasses: number, io: CommandIO): Promise<string[]> {
   const file = path.join(dir, 'classes.json');
   let text: string;
   try {

@@ -6,6 +6,7 @@ import type { CreateDenseNetOptions } from '../../layers/densenet.js';
 import { AUGMENTS, type Augment } from '../../train/data.js';
 import { OPTIMIZER_NAMES, type OptimizerName } from '../../train/optimizers.js';
 import { SCHEDULE_NAMES, type ScheduleName } from '../../train/schedule.js';
+import { SMALL_DATA_DEFAULTS, SMALL_DATA_IMAGES } from '../../train/recipe.js';
 import { TRAIN_DEFAULTS, trainDenseNet, validateTrainOptions, type TrainDenseNetOptions, type TrainResult } from '../../train/index.js';
 import { UsageError } from '../../util/errors.js';
 import { silentLogger } from '../../util/logger.js';
@@ -26,9 +27,17 @@ or DIR/<class>/* split per class by --val-split. Progress goes to stderr; the re
   --optimizer O         adam: lr 1e-3, cosine schedule, no weight decay (default; fits a small folder in a few epochs)
                         sgd: the DenseNet paper's Nesterov momentum 0.9, weight decay 1e-4, lr 0.1 ÷ 10 at 50% and 75%
   --lr X                base learning rate (default per optimizer)
-  --weight-decay X      coupled L2 weight decay, PyTorch semantics (default 1e-4 for sgd, 0 for adam)
+  --weight-decay X      coupled L2 weight decay, PyTorch semantics (default 1e-4 for sgd, 0 for adam;
+                        5e-4 for sgd in the small-data recipe)
+  --label-smoothing E   cross-entropy label smoothing (default 0)
   --schedule S          ${SCHEDULE_NAMES.join(' | ')} (default step for sgd, cosine for adam)
-  --augment A           ${AUGMENTS.join(' | ')} (default ${TRAIN_DEFAULTS.augment})
+  --augment A           ${AUGMENTS.join(' | ')}: training augmentation. Default: the small-data recipe
+                        when DIR has < ${SMALL_DATA_IMAGES} training images (crop + flip + JPEG), else none
+  --crop-padding P      zero padding of --augment crop in px (default image size / 8)
+  --no-flip             never mirror (when mirroring changes the class: b/d, diagonal/antidiagonal)
+  --photometric S       brightness/contrast/saturation jitter in [1-S, 1+S] (default 0)
+  --jpeg-quality A-B    re-encode half the training images as JPEG, quality in [A, B], or 'off'
+                        (default ${SMALL_DATA_DEFAULTS.jpegQuality.join('-')} small-data, else off)
   --val-split F         validation fraction per class of an unsplit folder (default ${TRAIN_DEFAULTS.valSplit})
   --memory-efficient    recompute during backprop instead of storing intermediates (default on the wasm
                         backend, where it is also the faster mode; off elsewhere)
@@ -36,9 +45,12 @@ or DIR/<class>/* split per class by --val-split. Progress goes to stderr; the re
   --recompute M         ${RECOMPUTE_MODES.join(' | ')}: what memory-efficient mode recomputes (default layer)
   --pretrained PATH     start from a torchvision .safetensors file or a saved tfjs model folder
                         (the classifier is replaced when its number of classes differs)
-  --freeze-features     train only the classifier
+  --freeze-features     train only the classifier (the features run in inference mode)
+  --unfreeze-after N    with frozen features: unfreeze them after N epochs (implies --freeze-features)
+  --features-lr-scale X the features' learning rate as a fraction of the classifier's
+                        (default ${TRAIN_DEFAULTS.pretrainedFeaturesLrScale} with --pretrained, else 1)
   --out DIR             snapshot every epoch; best model (model.json), classes.json, history.json,
-                        metrics.csv, loss.svg and accuracy.svg
+                        metrics.csv, loss.svg, accuracy.svg and confusion.svg (best epoch)
   --resume              continue from the last snapshot in --out (same result as an uninterrupted run)
   --overwrite           replace the training output already in --out
   --seed N              same seed, same run (default random, reported)
@@ -57,6 +69,13 @@ export const TRAIN_OPTIONS = {
   'weight-decay': { type: 'string' },
   schedule: { type: 'string' },
   augment: { type: 'string' },
+  'crop-padding': { type: 'string' },
+  'no-flip': { type: 'boolean' },
+  photometric: { type: 'string' },
+  'jpeg-quality': { type: 'string' },
+  'label-smoothing': { type: 'string' },
+  'unfreeze-after': { type: 'string' },
+  'features-lr-scale': { type: 'string' },
   'val-split': { type: 'string' },
   'memory-efficient': { type: 'boolean' },
   'no-memory-efficient': { type: 'boolean' },
@@ -115,6 +134,12 @@ export async function trainCommand(argv: string[], io: CommandIO): Promise<void>
   const weightDecay = optional(values['weight-decay'], (v) => number(v, 'weight-decay', 0, { min: 0 }));
   const schedule = optional(values.schedule, (v) => choice(v, 'schedule', SCHEDULE_NAMES, 'step') as ScheduleName);
   const augment = optional(values.augment, (v) => choice(v, 'augment', AUGMENTS, 'flip') as Augment);
+  const cropPadding = optional(values['crop-padding'], (v) => integer(v, 'crop-padding', { min: 0 }));
+  const photometric = optional(values.photometric, (v) => number(v, 'photometric', 0, { min: 0, max: 0.99 }));
+  const jpegQuality = optional(values['jpeg-quality'], parseJpegQuality);
+  const labelSmoothing = optional(values['label-smoothing'], (v) => number(v, 'label-smoothing', 0, { min: 0, max: 0.99 }));
+  const unfreezeAfter = optional(values['unfreeze-after'], (v) => integer(v, 'unfreeze-after', { min: 0 }));
+  const featuresLrScale = optional(values['features-lr-scale'], (v) => number(v, 'features-lr-scale', 1, { min: 0 }));
   const valSplit = optional(values['val-split'], (v) => number(v, 'val-split', 0, { min: 0, max: 1, exclusiveMin: true }));
   const recompute = optional(values.recompute, (v) => choice(v, 'recompute', RECOMPUTE_MODES, 'layer') as RecomputeMode);
   const seed = optional(values.seed, (v) => integer(v, 'seed', { min: 0 }));
@@ -133,6 +158,13 @@ export async function trainCommand(argv: string[], io: CommandIO): Promise<void>
     weightDecay,
     schedule,
     augment,
+    cropPadding,
+    flip: values['no-flip'] ? false : undefined,
+    photometric,
+    jpegQuality,
+    labelSmoothing,
+    unfreezeAfter,
+    featuresLrScale,
     valSplit,
     memoryEfficient: values['memory-efficient'] ? true : values['no-memory-efficient'] ? false : undefined,
     recompute,
@@ -156,6 +188,14 @@ export async function trainCommand(argv: string[], io: CommandIO): Promise<void>
     return;
   }
   io.stdout(formatResult(result, values.out));
+}
+
+function parseJpegQuality(value: string): [number, number] | null {
+  if (value === 'off') return null;
+  const match = /^(\d+)(?:-(\d+))?$/.exec(value.trim());
+  const [lo, hi] = match ? [Number(match[1]), Number(match[2] ?? match[1])] : [NaN, NaN];
+  if (!(lo >= 1 && lo <= hi && hi <= 100)) throw new UsageError(`--jpeg-quality must be A-B with 1 ≤ A ≤ B ≤ 100 (e.g. 40-95), or off; got '${value}'`);
+  return [lo, hi];
 }
 
 function formatResult(result: TrainResult, outDir: string | undefined): string {

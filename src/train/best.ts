@@ -1,0 +1,40 @@
+/**
+ * The best epoch's weights, kept so that trainDenseNet returns the model of its best epoch (as outDir's
+ * model.json), not merely the last one.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { fileSystemHandler } from '../io/file-system.js';
+
+export class BestWeights {
+  private values: tf.Tensor[] | null = null;
+
+  /** Copies the model's weights (running statistics included), replacing an earlier copy. */
+  keep(model: tf.LayersModel): void {
+    this.dispose();
+    // Byte copies, not clones: a clone shares its data with the variable, and backends may update in place.
+    this.values = model.getWeights().map((w) => tf.tensor(w.dataSync().slice(), w.shape, w.dtype));
+  }
+
+  /**
+   * Puts the best epoch's weights into `model`: the copy kept in this process, else (a resumed run whose
+   * best epoch came before the resume) outDir's model.json. Does nothing when the last epoch was the best.
+   */
+  async restore(model: tf.LayersModel, bestEpoch: number, lastEpoch: number, outDir: string | undefined): Promise<void> {
+    if (bestEpoch === lastEpoch) return;
+    if (this.values !== null) {
+      model.setWeights(this.values);
+    } else if (outDir !== undefined) {
+      const saved = await tf.loadLayersModel(fileSystemHandler(outDir));
+      try {
+        model.setWeights(saved.getWeights());
+      } finally {
+        saved.dispose();
+      }
+    }
+  }
+
+  dispose(): void {
+    if (this.values !== null) tf.dispose(this.values);
+    this.values = null;
+  }
+}
