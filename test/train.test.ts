@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend/index.js';
 import { fileSystemHandler } from '../src/io/file-system.js';
-import { createDenseNet, type CreateDenseNetOptions } from '../src/layers/densenet.js';
+import { createDenseNet, memoryModeOfModel, type CreateDenseNetOptions } from '../src/layers/densenet.js';
 import { writeSyntheticImageFolder } from '../src/train/synthetic.js';
 import { learningRateAt } from '../src/train/schedule.js';
 import { TrainingOptimizer } from '../src/train/optimizers.js';
@@ -285,6 +285,17 @@ describe('trainDenseNet', () => {
     const weights = new Float32Array(kept.weights.buffer, kept.weights.byteOffset, kept.weights.byteLength / 4);
     expect(weights.every(Number.isFinite)).toBe(true);
     model.dispose();
+  });
+
+  it('memoryBudget plans a memory mode per dense block, logs the plan, and refuses a budget nothing fits', async () => {
+    const lines: string[] = [];
+    const logger = { info: (m: string) => lines.push(m), warn: (m: string) => lines.push(m) };
+    const result = await trainDenseNet(tinyRun({ epochs: 1, memoryBudget: '1GiB', logger }));
+    expect(lines.find((l) => l.startsWith('memory plan:'))).toMatch(/denseblock1 \w+, denseblock2 \w+; whole step .* of 1,024 MiB/);
+    expect(memoryModeOfModel(result.model)).not.toBe('');
+    result.model.dispose();
+    await expectUsageError(trainDenseNet(tinyRun({ epochs: 1, memoryBudget: '1KiB' })), 'too small', 'the smallest whole step');
+    await expectUsageError(trainDenseNet(tinyRun({ memoryBudget: '1GiB', memoryEfficient: true })), 'memoryBudget', 'drop memoryEfficient');
   });
 
   it('freezes the features: only the classifier changes', async () => {

@@ -23,7 +23,8 @@ import { Stem } from '../layers/stem.js';
 import { Transition } from '../layers/transition.js';
 import type { MemoryModeLayer } from '../layers/memory-mode-layer.js';
 import { silentLogger, type Logger } from '../util/logger.js';
-import { byteSize } from '../util/validate.js';
+import { UsageError } from '../util/errors.js';
+import { byteSize, integer } from '../util/validate.js';
 import { blockCost, costFactorsFor, stemMacs, type BlockShape } from './cost.js';
 
 /** The modes a plan chooses from, leanest last. */
@@ -167,22 +168,19 @@ const MAX_VERIFICATIONS = 6;
 
 export async function planMemory(options: PlanMemoryOptions): Promise<MemoryPlan> {
   const { model } = options;
-  if (!(model instanceof tf.LayersModel)) throw new Error('planMemory: model must be a tf.LayersModel');
+  if (!(model instanceof tf.LayersModel)) throw new UsageError('planMemory: model must be a tf.LayersModel');
   const logger = options.logger ?? silentLogger;
   const budgetBytes = byteSize('planMemory: budget', options.budget) as number;
-  const batchSize = options.batchSize;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`planMemory: batchSize must be an integer ≥ 1, got ${JSON.stringify(batchSize)}`);
-  const imageSize = options.imageSize ?? inputImageSize(model) ?? undefined;
-  if (!Number.isInteger(imageSize) || (imageSize as number) < 1) {
-    throw new Error('planMemory: imageSize must be given for a model with a variable input size');
-  }
+  const batchSize = integer('planMemory: batchSize', options.batchSize ?? null) as number;
+  const imageSize = integer('planMemory: imageSize', options.imageSize ?? inputImageSize(model) ?? undefined);
+  if (imageSize === undefined) throw new UsageError('planMemory: imageSize must be given for a model with a variable input size');
   const numClasses = options.numClasses ?? (model.outputs[0].shape[1] as number);
   const blockCount = partsOf(model).blocks.length;
   const live = tf.getBackend();
   const costBackend = options.costBackend ?? live;
   const metaBackend = live === 'wasm' || live === 'meta-wasm' ? 'meta-wasm' : 'meta';
   const factors = costFactorsFor(costBackend);
-  const shapes = blockShapes(model, imageSize as number);
+  const shapes = blockShapes(model, imageSize);
   const cost = shapes.map((shape) => Object.fromEntries(MEMORY_MODES.map((m) => [m, blockCost(shape, m, factors)])) as Record<MemoryMode, number>);
   const planCost = (plan: MemoryMode[]) => plan.reduce((sum, mode, b) => sum + cost[b][mode], 0);
   const fastest = cost.reduce((sum, c) => sum + Math.min(...MEMORY_MODES.map((m) => c[m])), 0);
@@ -204,7 +202,7 @@ export async function planMemory(options: PlanMemoryOptions): Promise<MemoryPlan
       const leanest = new Array<MemoryMode>(blockCount).fill('block');
       const base = await measure(leanest);
       if (base.wholeStep > budgetBytes) {
-        throw new Error(
+        throw new UsageError(
           `memory budget ${formatMiB(budgetBytes)} is too small for batch ${batchSize} at ${imageSize}²: the smallest whole step any plan ` +
             `needs is ${formatMiB(base.wholeStep)} (every dense block in 'block' mode); give at least that, or a smaller batch`,
         );

@@ -8,7 +8,7 @@ import { MIN_IMAGE_SIZE, RECOMPUTE_MODES, resolveConfig, VARIANT_NAMES, type Den
 import type { CreateDenseNetOptions } from '../layers/densenet.js';
 import { UsageError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/logger.js';
-import { boolean, describe, finiteNumber, integer, knownKeys, logger as validateLogger, nonEmptyString, oneOf, plainObject } from '../util/validate.js';
+import { boolean, byteSize, describe, finiteNumber, integer, knownKeys, logger as validateLogger, nonEmptyString, oneOf, plainObject } from '../util/validate.js';
 import { AUGMENTS, type Augment } from './data.js';
 import { OPTIMIZER_NAMES, type OptimizerName } from './optimizers.js';
 import { SCHEDULE_NAMES, type ScheduleName } from './schedule.js';
@@ -34,7 +34,7 @@ export const OPTIMIZER_DEFAULTS: Record<OptimizerName, { lr: number; weightDecay
 };
 
 const OPTION_KEYS = [
-  'model', 'numClasses', 'memoryEfficient', 'recompute', 'data', 'valSplit', 'classNames', 'imageSize', 'batchSize',
+  'model', 'numClasses', 'memoryEfficient', 'recompute', 'memoryBudget', 'data', 'valSplit', 'classNames', 'imageSize', 'batchSize',
   'epochs', 'optimizer', 'lr', 'weightDecay', 'momentum', 'schedule', 'augment', 'seed', 'pretrained',
   'freezeFeatures', 'unfreezeAfter', 'featuresLrScale', 'labelSmoothing', 'cropPadding', 'flip', 'photometric', 'jpegQuality', 'outDir', 'resume', 'overwrite', 'callbacks', 'progress', 'logger',
 ] as const;
@@ -64,6 +64,8 @@ export interface RunSettings {
   /** Epochs after which frozen features are unfrozen; null: frozen throughout (or never frozen). */
   unfreezeAfter: number | null;
   featuresLrScale: number;
+  /** Bytes for the whole step, planned per dense block (planMemory); null: the model's own memory modes. */
+  memoryBudget: number | null;
   /** Which recipe filled the settings not given (recipe.ts). */
   recipe: 'small-data' | 'standard';
   data: string | null;
@@ -131,6 +133,10 @@ export function checkOptions(options: TrainDenseNetOptions): Checked {
   }
   const memoryEfficient = boolean('memoryEfficient', options.memoryEfficient);
   const recompute = oneOf('recompute', options.recompute, RECOMPUTE_MODES);
+  set('memoryBudget', byteSize('memoryBudget', options.memoryBudget));
+  if (options.memoryBudget !== undefined && (memoryEfficient !== undefined || recompute !== undefined)) {
+    throw new UsageError('memoryBudget chooses the memory mode of each dense block; drop memoryEfficient and recompute, or the budget');
+  }
   const resume = boolean('resume', options.resume) ?? false;
   const overwrite = boolean('overwrite', options.overwrite) ?? false;
   const progress = boolean('progress', options.progress) ?? false;

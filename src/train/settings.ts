@@ -105,6 +105,7 @@ export function resolveSettings(checked: Checked, stored: RunSettings | undefine
     freezeFeatures: given.freezeFeatures ?? false,
     unfreezeAfter: given.unfreezeAfter ?? null,
     featuresLrScale: given.featuresLrScale ?? (given.pretrained !== undefined ? TRAIN_DEFAULTS.pretrainedFeaturesLrScale : 1),
+    memoryBudget: given.memoryBudget ?? null,
     recipe: 'standard',
     data: given.data ?? null,
     pretrained: given.pretrained ?? null,

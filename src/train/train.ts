@@ -6,6 +6,7 @@
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { explainOutOfMemory } from '../backend/out-of-memory.js';
+import { applyMemoryBudget } from '../memory/plan.js';
 import { fileSystemHandler } from '../io/file-system.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { UsageError } from '../util/errors.js';
@@ -25,6 +26,14 @@ import { checkOutDir, checkPretrained, resolveSettings, type RunState } from './
 import { restoreRun, snapshotRun } from './resume.js';
 import { clearSnapshots, readSnapshot, type LoadedSnapshot } from './snapshots.js';
 import type { BestEpoch, EpochMetrics, TrainDenseNetOptions, TrainResult } from './types.js';
+
+/** Sets each dense block's memory mode so that the whole step fits settings.memoryBudget (planMemory). */
+async function planToBudget(model: tf.LayersModel, settings: RunSettings, logger: Logger): Promise<void> {
+  const { batchSize, imageSize, numClasses, lr, momentum } = settings;
+  // The plan counts the optimizer's state in the whole step: the same kind of state as training's.
+  const createOptimizer = () => (settings.optimizer === 'adam' ? tf.train.adam(lr) : tf.train.momentum(lr, momentum, true));
+  await applyMemoryBudget(model, { batchSize, imageSize, numClasses, budget: settings.memoryBudget!, createOptimizer, logger });
+}
 
 /** Runs `fn`, turning an out-of-memory failure into explainOutOfMemory's message. */
 async function explainingOom<T>(fn: () => Promise<T>, context: { model: string; batchSize: number; memoryEfficient: boolean }): Promise<T> {
@@ -85,6 +94,7 @@ export async function trainDenseNet(options: TrainDenseNetOptions): Promise<Trai
   const memoryEfficient = checked.memoryEfficient ?? defaultMemoryEfficient();
   const oomContext = { model: settings.model.startsWith('config:') ? 'a DenseNet' : settings.model, batchSize: settings.batchSize, memoryEfficient };
   const model = await explainingOom(() => buildModel(checked, settings, data, baseLogger, snapshot), oomContext);
+  if (settings.memoryBudget !== null) await planToBudget(model, settings, baseLogger);
   const optimizer = new TrainingOptimizer({
     name: settings.optimizer,
     lr: settings.lr,

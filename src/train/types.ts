@@ -81,8 +81,15 @@ export interface TrainDenseNetOptions {
    * only in the mode it started in.
    */
   memoryEfficient?: boolean;
-  /** What memory-efficient mode recomputes: 'layer' (default) or 'bottleneck'. */
+  /** What memory-efficient mode recomputes: 'layer' (default), 'bottleneck' or 'block'. */
   recompute?: RecomputeMode;
+  /**
+   * A memory budget for the whole training step (weights, optimizer state, batch and the step's peak), in
+   * bytes or as '4GiB' / '512MiB': planMemory then chooses a memory mode per dense block that fits it with the
+   * least predicted time (exact bytes from the meta backend), and logs the plan. Excludes memoryEfficient and
+   * recompute; a budget nothing fits is an error naming the smallest that would.
+   */
+  memoryBudget?: number | string;
   /**
    * An image folder (`ROOT/train/<class>/*` + `ROOT/val/<class>/*`, or `ROOT/<class>/*` split by valSplit),
    * or datasets of { xs, ys } batches. On resume the folder of the snapshot is the default.

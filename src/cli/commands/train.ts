@@ -10,7 +10,7 @@ import { SMALL_DATA_DEFAULTS, SMALL_DATA_IMAGES } from '../../train/recipe.js';
 import { TRAIN_DEFAULTS, trainDenseNet, validateTrainOptions, type TrainDenseNetOptions, type TrainResult } from '../../train/index.js';
 import { UsageError } from '../../util/errors.js';
 import { silentLogger } from '../../util/logger.js';
-import { choice, integer, number, parseCommandArgs } from '../args.js';
+import { choice, integer, number, parseBytes, parseCommandArgs } from '../args.js';
 import { formatNumber, table } from '../format.js';
 import type { CommandIO } from './bench.js';
 
@@ -43,6 +43,8 @@ or DIR/<class>/* split per class by --val-split. Progress goes to stderr; the re
                         backend, where it is also the faster mode; off elsewhere)
   --no-memory-efficient keep every intermediate (torchvision's default)
   --recompute M         ${RECOMPUTE_MODES.join(' | ')}: what memory-efficient mode recomputes (default layer)
+  --memory-budget SIZE  e.g. 4GiB: a memory mode per dense block so that the whole step fits, at the least
+                        predicted time (planMemory; instead of --memory-efficient / --recompute)
   --pretrained PATH     start from a torchvision .safetensors file or a saved tfjs model folder
                         (the classifier is replaced when its number of classes differs)
   --freeze-features     train only the classifier (the features run in inference mode)
@@ -79,6 +81,7 @@ export const TRAIN_OPTIONS = {
   'val-split': { type: 'string' },
   'memory-efficient': { type: 'boolean' },
   'no-memory-efficient': { type: 'boolean' },
+  'memory-budget': { type: 'string' },
   recompute: { type: 'string' },
   pretrained: { type: 'string' },
   'freeze-features': { type: 'boolean' },
@@ -168,6 +171,7 @@ export async function trainCommand(argv: string[], io: CommandIO): Promise<void>
     valSplit,
     memoryEfficient: values['memory-efficient'] ? true : values['no-memory-efficient'] ? false : undefined,
     recompute,
+    memoryBudget: optional(values['memory-budget'], (v) => parseBytes(v, 'memory-budget')),
     pretrained: values.pretrained,
     freezeFeatures: values['freeze-features'] ? true : undefined,
     outDir: values.out,
