@@ -189,8 +189,10 @@ export async function memoryChart(report: BenchReport): Promise<string> {
 export async function budgetChart(report: BenchReport, budgetBytes: number): Promise<string> {
   return renderLineChartSvg({
     title: `${report.model} whole training step against a ${formatBytes(budgetBytes)} budget, ${report.imageSize}² (${report.backend})`,
-    xLabel: 'batch size',
+    xLabel: 'batch size (log scale)',
     yLabel: 'whole step (MiB: weights, optimizer state, batch, step peak; log scale)',
+    // Batches usually grow geometrically (8, 32, 128, …): a log axis spaces them evenly.
+    xScale: 'log',
     yScale: 'log',
     integerX: true,
     rules: [{ y: budgetBytes / 2 ** 20, label: `budget ${formatBytes(budgetBytes)}` }],
