@@ -32,7 +32,7 @@ describe('efficient-densenet bench / max-batch: usage errors', () => {
     [['bench', '--batch', '0'], /--batch must be an integer ≥ 1/],
     [['bench', '--batch', '16,x'], /--batch must be an integer ≥ 1 or a comma-separated list/],
     [['bench', '--image-size', '31'], /--image-size must be an integer ≥ 32/],
-    [['bench', '--mode', 'fast'], /--mode must be one of naive, bottleneck, layer, efficient, both, all/],
+    [['bench', '--mode', 'fast'], /--mode must be one of naive, bottleneck, layer, block, efficient, both, all/],
     [['bench', '--backend', 'gpu'], /--backend must be one of/],
     [['bench', '--frobnicate'], /Unknown option '--frobnicate'/],
     [['max-batch', '--budget', '4 gigs'], /--budget must be a size like 4GiB/],

@@ -4,6 +4,7 @@ import { bottleneckOp, denseBlockOp, denseLayerOp, type DenseLayerParams } from 
 import { headOp, stemTailOp, transitionOp } from '../src/checkpoint/stage-ops.js';
 import { denseBlockRecomputeOp, stemTailRecomputeOp } from '../src/checkpoint/block-op.js';
 import type { TrainingNorm } from '../src/checkpoint/batch-norm.js';
+import { withDropoutContext } from '../src/checkpoint/dropout.js';
 import { softmaxCrossEntropy } from '../src/step/loss.js';
 import { MODES, perturbNorms, tinyDenseNet } from './helpers/models.js';
 import { gradientErrors, relativeError, values } from './helpers/tensors.js';
@@ -166,8 +167,11 @@ describe('custom ops pass finite-difference gradient checks', () => {
     const x = tf.randomNormal([2, 4, 4, 5], 0, 1, 'float32', 241) as tf.Tensor4D;
     const layers = [randomLayer(5, 4, 1, 242), randomLayer(6, 4, 1, 250), randomLayer(7, 4, 2, 258)];
     const r = projection([2, 4, 4, 9], 259);
+    // Both ops draw their masks in the same step of the same run: the same masks.
     const run = (op: typeof denseBlockOp) =>
-      tf.grads((...xs: tf.Tensor[]) => scalarOf(op(xs[0] as tf.Tensor4D, [layerParams(xs, 1), layerParams(xs, 7), layerParams(xs, 13)], { rate: 0.3, seed: 5 }), r))([x, ...layers.flat()]);
+      withDropoutContext({ seed: 5, step: [0] }, () =>
+        tf.grads((...xs: tf.Tensor[]) => scalarOf(op(xs[0] as tf.Tensor4D, [layerParams(xs, 1), layerParams(xs, 7), layerParams(xs, 13)], { rate: 0.3 }), r))([x, ...layers.flat()]),
+      );
     const reference = run(denseBlockOp);
     const block = run(denseBlockRecomputeOp);
     reference.forEach((g, i) => expect(relativeError(block[i], g), `input ${i}`).toBeLessThan(1e-5));

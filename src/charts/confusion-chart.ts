@@ -1,6 +1,5 @@
-import * as vega from 'vega';
-import * as vl from 'vega-lite';
 import type { TopLevelSpec } from 'vega-lite';
+import { renderSvg } from './render.js';
 import { UsageError } from '../util/errors.js';
 
 export interface ConfusionChartOptions {
@@ -55,11 +54,5 @@ export async function renderConfusionSvg(options: ConfusionChartOptions): Promis
       },
     ],
   };
-  const compiled = vl.compile(spec).spec;
-  const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
-  try {
-    return await view.toSVG();
-  } finally {
-    view.finalize();
-  }
+  return renderSvg(spec);
 }

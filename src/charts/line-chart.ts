@@ -1,6 +1,5 @@
-import * as vega from 'vega';
-import * as vl from 'vega-lite';
 import type { TopLevelSpec } from 'vega-lite';
+import { renderSvg } from './render.js';
 import { UsageError } from '../util/errors.js';
 
 export interface ChartPoint {
@@ -65,6 +64,7 @@ export async function renderLineChartSvg(options: LineChartOptions): Promise<str
   }
 
   const distinctX = [...new Set(values.map((v) => v.x))].sort((a, b) => a - b);
+  const consecutive = distinctX.every((x, i) => i === 0 || x - distinctX[i - 1]! === 1);
   const lines = {
     data: { values },
     mark: { type: 'line', point: { filled: true, size: 40 }, strokeWidth: 2 },
@@ -74,8 +74,9 @@ export async function renderLineChartSvg(options: LineChartOptions): Promise<str
         type: 'quantitative',
         title: xLabel,
         scale: xScale === 'log' ? { type: 'log' } : { zero: false },
-        // Few distinct batches: tick exactly those; many: whole-number ticks.
-        ...(integerX ? { axis: distinctX.length <= 12 ? { format: 'd', values: distinctX } : { format: 'd', tickMinStep: 1 } } : {}),
+        // A few scattered x (batch sizes): tick exactly those; consecutive or many (epochs): whole-number ticks.
+        // (vega drops a label of explicit tick values 1, 2, 3, so consecutive integers take tickMinStep.)
+        ...(integerX ? { axis: distinctX.length <= 12 && !consecutive ? { format: 'd', values: distinctX } : { format: 'd', tickMinStep: 1 } } : {}),
       },
       y: { field: 'y', type: 'quantitative', title: yLabel, ...(yScale === 'log' ? { scale: { type: 'log' } } : {}) },
       color: {
@@ -108,11 +109,5 @@ export async function renderLineChartSvg(options: LineChartOptions): Promise<str
     ...(ruleLayers.length === 0 ? lines : { layer: [lines, ...ruleLayers] }),
   } as unknown as TopLevelSpec;
 
-  const compiled = vl.compile(spec).spec;
-  const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
-  try {
-    return await view.toSVG();
-  } finally {
-    view.finalize();
-  }
+  return renderSvg(spec);
 }

@@ -13,13 +13,14 @@ import type { MemoryMode } from '../layers/config.js';
 
 /**
  * Whole-step time of each mode relative to 'layer', per backend (before the recomputed FLOPs, which the model
- * adds). wasm: DenseNet-121, 112², batch 8 (README: naive 5,140, bottleneck 4,104, layer 2,034 ms/step):
- * tfjs's own BN gradient tiles its vectors, so naive is slower there. tensorflow and cpu: not yet measured —
- * GPU kernels make elementwise passes cheap, so naive is assumed fastest there; calibrate with the script.
+ * adds). wasm: measured on a quiet 2-core machine, DenseNet-121, 112², batch 8, one process per mode
+ * (`bench --backend wasm --steps 3 --mode all`, 2026-11-30: naive 1,986, bottleneck 2,155, layer 1,976,
+ * block 2,372 ms/step). cpu: not measured, taken as wasm's. tensorflow: not measured (no native TensorFlow
+ * here) — GPU kernels make elementwise passes cheap, so naive is assumed fastest; calibrate with the script.
  */
 export const MODE_COST_FACTORS: Record<string, Record<MemoryMode, number>> = {
-  wasm: { naive: 2.53, bottleneck: 2.02, layer: 1, block: 1 },
-  cpu: { naive: 2.53, bottleneck: 2.02, layer: 1, block: 1 },
+  wasm: { naive: 1.005, bottleneck: 1.091, layer: 1, block: 1.032 },
+  cpu: { naive: 1.005, bottleneck: 1.091, layer: 1, block: 1.032 },
   tensorflow: { naive: 0.8, bottleneck: 0.9, layer: 1, block: 1 },
 };
 
