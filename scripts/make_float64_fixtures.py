@@ -32,13 +32,14 @@ import os
 import sys
 
 import torch
-import torch.nn.functional as F
 import torchvision
 from torchvision.models.densenet import DenseNet
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_torchvision_fixtures import (deterministic_tensor, spec_list, state_dict_names, versions,  # noqa: E402
                                        write_json, write_safetensors)
+# Eval forward, then one training forward + backward from the same original state, in the model's dtype.
+from make_torchvision_fixtures import run_reference as run_step  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'test', 'fixtures', 'float64')
 
@@ -46,29 +47,6 @@ torch.set_num_threads(2)
 
 SMALL_ARCH = dict(growth_rate=8, block_config=(2, 3), num_init_features=16, bn_size=2, drop_rate=0, num_classes=5)
 CONFIGS = {'small40': (40, 3), 'stem128': (128, 3)}
-
-
-def run_step(model, x, labels):
-    """Eval forward, then one training forward + backward from the same original state (model's dtype)."""
-    original = {k: v.clone() for k, v in model.state_dict().items()}
-    model.eval()
-    with torch.no_grad():
-        eval_logits = model(x).clone()
-    model.load_state_dict(original)
-    model.train()
-    model.zero_grad(set_to_none=True)
-    train_logits = model(x)
-    loss = F.cross_entropy(train_logits, labels)
-    loss.backward()
-    grads = {name: p.grad.detach().clone() for name, p in model.named_parameters()}
-    running = {}
-    for name, module in model.named_modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            running[name + '.running_mean'] = module.running_mean.detach().clone()
-            running[name + '.running_var'] = module.running_var.detach().clone()
-    model.load_state_dict(original)
-    return {'eval_logits': eval_logits, 'train_logits': train_logits.detach().clone(),
-            'loss': loss.detach().reshape(1).clone(), 'grads': grads, 'running': running}
 
 
 def max_rel(a, b):
