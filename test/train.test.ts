@@ -287,6 +287,13 @@ describe('trainDenseNet', () => {
     model.dispose();
   });
 
+  it("refuses to resume an earlier version's run (checkpoint.json) rather than starting over in its folder", async () => {
+    const outDir = path.join(tmp, 'legacy-run');
+    await fs.mkdir(outDir, { recursive: true });
+    await fs.writeFile(path.join(outDir, 'checkpoint.json'), JSON.stringify({ format: 'efficient-densenet-checkpoint', version: 1, epoch: 1, dir: 'checkpoints/epoch-0001' }));
+    await expectUsageError(trainDenseNet(tinyRun({ outDir, resume: true })), 'earlier version', 'checkpoint.json', 'new outDir');
+  });
+
   it('memoryBudget plans a memory mode per dense block, logs the plan, and refuses a budget nothing fits', async () => {
     const lines: string[] = [];
     const logger = { info: (m: string) => lines.push(m), warn: (m: string) => lines.push(m) };

@@ -16,6 +16,8 @@ import type { NamedTensor } from './optimizers.js';
 
 export const SNAPSHOT_POINTER = 'snapshot.json';
 export const SNAPSHOTS_DIR = 'snapshots';
+/** The pointer file of version 0.1, when resume files were called checkpoints. */
+const LEGACY_POINTER = 'checkpoint.json';
 const FORMAT = 'efficient-densenet-snapshot';
 // 2: optimizer state per parameter group; settings of the small-data recipe and fine-tuning.
 const VERSION = 2;
@@ -54,7 +56,13 @@ function epochDirName(epoch: number): string {
  */
 export async function readSnapshot<T>(outDir: string): Promise<LoadedSnapshot<T> | null> {
   const pointerFile = path.join(outDir, SNAPSHOT_POINTER);
-  if (!(await fs.stat(pointerFile).catch(() => undefined))?.isFile()) return null;
+  if (!(await isFile(pointerFile))) {
+    // Version 0.1's resume files: their optimizer state has no parameter groups, so they cannot be continued.
+    if (await isFile(path.join(outDir, LEGACY_POINTER))) {
+      throw new UsageError(`${outDir} holds a run of an earlier version (${LEGACY_POINTER}), which this version cannot resume; start a new outDir`);
+    }
+    return null;
+  }
   const pointer = await readJson<Pointer>(pointerFile);
   if (pointer.format !== FORMAT || typeof pointer.dir !== 'string' || !Number.isInteger(pointer.epoch)) {
     throw new UsageError(`${pointerFile} is not an efficient-densenet training snapshot`);
@@ -130,4 +138,8 @@ async function readJson<T>(file: string): Promise<T> {
   } catch (error) {
     throw new UsageError(`${file} is not valid JSON: ${(error as Error).message}`);
   }
+}
+
+async function isFile(file: string): Promise<boolean> {
+  return (await fs.stat(file).catch(() => undefined))?.isFile() ?? false;
 }
