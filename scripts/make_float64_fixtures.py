@@ -36,8 +36,8 @@ import torchvision
 from torchvision.models.densenet import DenseNet
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_torchvision_fixtures import (deterministic_tensor, spec_list, state_dict_names, versions,  # noqa: E402
-                                       write_json, write_safetensors)
+from make_torchvision_fixtures import (deterministic_tensor, perturbed_densenet, spec_list,  # noqa: E402
+                                       state_dict_names, versions, write_json, write_safetensors)
 # Eval forward, then one training forward + backward from the same original state, in the model's dtype.
 from make_torchvision_fixtures import run_reference as run_step  # noqa: E402
 
@@ -96,18 +96,7 @@ def reference_tensors(x, labels, f64):
 
 
 def small_model():
-    torch.manual_seed(0)
-    model = DenseNet(**SMALL_ARCH)
-    generator = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                c = module.num_features
-                module.weight.copy_(torch.rand(c, generator=generator) + 0.5)
-                module.bias.copy_(torch.randn(c, generator=generator) * 0.2)
-                module.running_mean.copy_(torch.randn(c, generator=generator) * 0.2)
-                module.running_var.copy_(torch.rand(c, generator=generator) + 0.5)
-    return model
+    return perturbed_densenet(SMALL_ARCH)
 
 
 def batch(size, n, classes, seed):

@@ -246,10 +246,9 @@ def spec_list(model):
 # ---------------------------------------------------------------- small
 
 
-def make_small():
-    arch = dict(growth_rate=8, block_config=(2, 3), num_init_features=16, bn_size=2, drop_rate=0,
-                num_classes=5)
-    batch, size = 3, 40
+def perturbed_densenet(arch):
+    """DenseNet(**arch) from torch.manual_seed(0), every BatchNorm perturbed so that no gradient is trivially
+    zero: weight ~ U(0.5, 1.5), bias ~ N(0, 0.2), running_mean ~ N(0, 0.2), running_var ~ U(0.5, 1.5)."""
     torch.manual_seed(0)
     model = DenseNet(**arch)
     generator = torch.Generator().manual_seed(1)
@@ -261,6 +260,14 @@ def make_small():
                 module.bias.copy_(torch.randn(c, generator=generator) * 0.2)
                 module.running_mean.copy_(torch.randn(c, generator=generator) * 0.2)
                 module.running_var.copy_(torch.rand(c, generator=generator) + 0.5)
+    return model
+
+
+def make_small():
+    arch = dict(growth_rate=8, block_config=(2, 3), num_init_features=16, bn_size=2, drop_rate=0,
+                num_classes=5)
+    batch, size = 3, 40
+    model = perturbed_densenet(arch)
     data_gen = torch.Generator().manual_seed(2)
     x = torch.randn(batch, 3, size, size, generator=data_gen)
     labels = torch.randint(0, arch['num_classes'], (batch,), generator=data_gen)

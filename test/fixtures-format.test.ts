@@ -7,6 +7,7 @@ import {
   deterministicTorchvisionTensor,
 } from './helpers/deterministic-weights.js';
 import { encodeSafetensors, readSafetensors, type SafetensorsFile, type SafetensorsTensor } from '../src/weights/safetensors.js';
+import type { TorchvisionArchitecture } from './helpers/torchvision-step.js';
 
 /**
  * Structural checks of the PyTorch fixtures written by scripts/make_torchvision_fixtures.py. They run
@@ -17,14 +18,7 @@ import { encodeSafetensors, readSafetensors, type SafetensorsFile, type Safetens
 const ROOT = fileURLToPath(new URL('./fixtures/torchvision/', import.meta.url));
 
 interface FixtureConfig {
-  architecture: {
-    growth_rate: number;
-    block_config: number[];
-    num_init_features: number;
-    bn_size: number;
-    drop_rate: number;
-    num_classes: number;
-  };
+  architecture: TorchvisionArchitecture;
   image_size: number;
   batch: number;
   input_layout: string;

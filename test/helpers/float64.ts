@@ -7,20 +7,13 @@ import { readFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
 import { createDenseNet } from '../../src/layers/index.js';
 import type { MemoryMode } from '../../src/layers/config.js';
-import { softmaxCrossEntropy } from '../../src/step/loss.js';
 import { readSafetensors, type SafetensorsFile } from '../../src/weights/safetensors.js';
 import { loadTorchvisionWeights } from '../../src/weights/torchvision.js';
-import { exportTorchvisionStateDict, toTorchvisionLayout, torchvisionNames, type TorchvisionTensor } from '../../src/weights/torchvision-names.js';
+import { exportTorchvisionStateDict, type TorchvisionTensor } from '../../src/weights/torchvision-names.js';
 import { modeOptions } from './models.js';
+import { torchvisionStep, type TorchvisionArchitecture } from './torchvision-step.js';
 
-export interface Architecture {
-  growth_rate: number;
-  block_config: number[];
-  num_init_features: number;
-  bn_size: number;
-  drop_rate: number;
-  num_classes: number;
-}
+export type Architecture = TorchvisionArchitecture;
 
 /** Errors against float64, as scripts/make_float64_fixtures.py `measures` defines them. */
 export interface Float64Errors {
@@ -108,26 +101,10 @@ export function float64Errors(fixture: Float64Fixture, model: tf.LayersModel): F
   const x = tf.tidy(() => tf.transpose(tf.tensor4d(input.data, input.shape as [number, number, number, number]), [0, 2, 3, 1]));
   const labels = Array.from(ref(fixture, 'labels'), (v) => Math.round(v));
   const y = tf.oneHot(tf.tensor1d(labels, 'int32'), fixture.config.architecture.num_classes);
-  const evalLogits = tf.tidy(() => Float32Array.from((model.predict(x) as tf.Tensor).dataSync()));
-
-  const torchName = new Map([...torchvisionNames(model)].map(([name, w]) => [(w.read() as tf.Variable).name, name]));
-  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  let trainLogits = new Float32Array();
-  const { value, grads } = tf.variableGrads(() => {
-    const out = model.apply(x, { training: true }) as tf.Tensor;
-    trainLogits = Float32Array.from(out.dataSync());
-    return softmaxCrossEntropy(y, out);
-  }, vars);
-  const loss = value.dataSync()[0]!;
+  const { evalLogits, trainLogits, loss, grads } = torchvisionStep(model, x, y);
+  tf.dispose([x, y]);
   const exactLoss = ref(fixture, 'loss')[0]!;
-
-  const ours = new Map<string, Float32Array>();
-  for (const [variableName, grad] of Object.entries(grads)) {
-    const name = torchName.get(variableName);
-    if (!name) throw new Error(`gradient for unmapped variable ${variableName}`);
-    ours.set(name, toTorchvisionLayout(model, name, grad).data);
-  }
-  tf.dispose([value, x, y, ...Object.values(grads)]);
+  const ours = new Map([...grads].map(([name, grad]) => [name, grad.data]));
 
   const exactNorms = new Map<string, number>();
   for (const [key, tensor] of fixture.reference.tensors) {
