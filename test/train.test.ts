@@ -11,7 +11,7 @@ import { fileSystemHandler } from '../src/io/file-system.js';
 import { createDenseNet, memoryModeOfModel, type CreateDenseNetOptions } from '../src/layers/densenet.js';
 import { writeSyntheticImageFolder } from '../src/train/synthetic.js';
 import { learningRateAt } from '../src/train/schedule.js';
-import { TrainingOptimizer } from '../src/train/optimizers.js';
+import { TrainingOptimizer } from '../src/step/optimizers.js';
 import { trainDenseNet, TrainingDivergedError, type BatchMetrics, type TrainDenseNetOptions } from '../src/train/index.js';
 import { UsageError } from '../src/util/errors.js';
 

@@ -34,16 +34,11 @@ export interface BatchStats {
   invStd: tf.Tensor1D;
 }
 
-/** Values per channel in an NHWC (or NC) tensor. */
-export function valuesPerChannel(x: tf.Tensor): number {
-  return x.size / x.shape[x.shape.length - 1];
-}
-
 /** Computes batch statistics of `x`, reports them to `norm.record`, and returns mean and 1/sqrt(var + eps). */
 export function batchStats(x: tf.Tensor, norm: TrainingNorm): BatchStats {
   return tf.tidy(() => {
-    const { mean, variance } = channelMoments(x);
-    norm.record(mean, variance, valuesPerChannel(x));
+    const { mean, variance, count } = channelMoments(x);
+    norm.record(mean, variance, count);
     return { mean, invStd: tf.rsqrt(tf.add(variance, BN_EPSILON)) as tf.Tensor1D };
   });
 }
@@ -113,14 +108,15 @@ export interface NormGradients {
  * Both sums are accumulated in float64 (see channel-sums.ts); Σdy·(x − μ) does not cancel as Σdy·x − μ·Σdy does.
  */
 export function batchNormBackward(dy: tf.Tensor, x: tf.Tensor, gamma: tf.Tensor1D, stats: BatchStats): NormGradients {
-  const count = valuesPerChannel(x);
   const { dGamma, dBeta, a, b, c } = tf.tidy(() => {
-    const { sumDy: dBeta, sumDyCentered } = channelGradSums(dy, x, stats.mean);
+    const { sumDy: dBeta, sumDyCentered, total } = channelGradSums(dy, x, stats.mean);
+    // γ's and β's gradients are this replica's share; dx needs the whole batch's sums (replicas.ts).
     const dGamma = tf.mul(stats.invStd, sumDyCentered) as tf.Tensor1D;
+    const dGammaTotal = total.sumDyCentered === sumDyCentered ? dGamma : tf.mul(stats.invStd, total.sumDyCentered);
     const a = tf.mul(gamma, stats.invStd);
-    const rdGamma = tf.mul(stats.invStd, dGamma);
-    const b = tf.div(tf.neg(tf.mul(a, rdGamma)), count);
-    const c = tf.div(tf.mul(a, tf.sub(tf.mul(rdGamma, stats.mean), dBeta)), count);
+    const rdGamma = tf.mul(stats.invStd, dGammaTotal);
+    const b = tf.div(tf.neg(tf.mul(a, rdGamma)), total.count);
+    const c = tf.div(tf.mul(a, tf.sub(tf.mul(rdGamma, stats.mean), total.sumDy)), total.count);
     return { dGamma, dBeta, a, b, c };
   });
   const ady = tf.mul(dy, a);

@@ -14,17 +14,23 @@
  * (so memory predictions stay exact), and any other backend (tensorflow, webgl) uses tfjs reductions.
  */
 import * as tf from '@tensorflow/tfjs';
+import { replicaGroup, type ReplicaGroup } from './replicas.js';
 
-/** Mean and biased variance per channel (the last axis). */
+/** Mean and biased variance per channel (the last axis), over the whole batch (every replica's shard). */
 export interface ChannelMoments {
   mean: tf.Tensor1D;
   variance: tf.Tensor1D;
+  /** Values per channel they were taken over (the whole batch's). */
+  count: number;
 }
 
 /** The two sums of the batch-norm backward, per channel: Σdy and Σdy·(x − μ). */
 export interface ChannelGradSums {
+  /** This replica's sums: the BN parameters' gradients (the data-parallel gradient sum adds the replicas'). */
   sumDy: tf.Tensor1D;
   sumDyCentered: tf.Tensor1D;
+  /** The whole batch's sums, which the input gradient needs; the same tensors as above without replicas. */
+  total: { sumDy: tf.Tensor1D; sumDyCentered: tf.Tensor1D; count: number };
 }
 
 /**
@@ -76,6 +82,11 @@ function valuesInPlace(t: tf.Tensor): Float32Array | null {
   return values.length === t.size ? values : values.subarray(0, t.size);
 }
 
+/** valuesInPlace, or a copy where the backend does not hold the values as float32 in place. */
+function valuesOf(t: tf.Tensor): Float32Array {
+  return (tf.getBackend() === 'wasm' || tf.getBackend() === 'cpu' ? valuesInPlace(t) : null) ?? Float32Array.from(t.dataSync() as ArrayLike<number>);
+}
+
 function channels(t: tf.Tensor): number {
   return t.shape[t.shape.length - 1] ?? 1;
 }
@@ -101,15 +112,33 @@ function placeholder(c: number): tf.Tensor1D {
 export function channelMoments(x: tf.Tensor): ChannelMoments {
   checkChannelTensor(x, 'channelMoments: x');
   const c = channels(x);
+  const count = x.size / c;
+  const group = replicaGroup();
   const path = pathFor([x]);
-  if (path === 'shape') return { mean: placeholder(c), variance: placeholder(c) };
+  if (path === 'shape') return { mean: placeholder(c), variance: placeholder(c), count };
+  if (group) return syncedMoments(valuesOf(x), c, group);
   const v = path === 'float64' ? valuesInPlace(x) : null;
   if (!v) {
     const axes = x.shape.slice(0, -1).map((_, i) => i);
     const { mean, variance } = tf.moments(x, axes);
-    return { mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
+    return { mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D, count };
   }
-  const m = x.size / c;
+  const { shift, s1, s2 } = shiftedSums(v, c);
+  const mean = new Float64Array(c);
+  const variance = new Float64Array(c);
+  for (let j = 0; j < c; j++) {
+    const d = s1[j]! / count;
+    mean[j] = shift[j]! + d;
+    variance[j] = Math.max(0, s2[j]! / count - d * d);
+  }
+  return { mean: toTensor(mean), variance: toTensor(variance), count };
+}
+
+/**
+ * One read of `v` ([M, c] row-major): per-channel Σ(x − k) and Σ(x − k)² with k the channel's first value, so
+ * that Σ(x − k)² − (Σ(x − k))²/M does not cancel even when |μ| ≫ σ.
+ */
+function shiftedSums(v: Float32Array, c: number): { shift: Float64Array; s1: Float64Array; s2: Float64Array } {
   const shift = new Float64Array(c);
   for (let j = 0; j < c; j++) shift[j] = v[j]!;
   const s1 = new Float64Array(c);
@@ -121,14 +150,40 @@ export function channelMoments(x: tf.Tensor): ChannelMoments {
       s2[j] = s2[j]! + d * d;
     }
   }
-  const mean = new Float64Array(c);
-  const variance = new Float64Array(c);
+  return { shift, s1, s2 };
+}
+
+/**
+ * The whole batch's moments from every replica's (count, mean, M2), combined in rank order with Chan et al.'s
+ * pairwise update (no cancellation, and the same bits on every replica).
+ */
+function syncedMoments(v: Float32Array, c: number, group: ReplicaGroup): ChannelMoments {
+  const m = v.length / c;
+  const { shift, s1, s2 } = shiftedSums(v, c);
+  const packed = new Float64Array(1 + 2 * c);
+  packed[0] = m;
   for (let j = 0; j < c; j++) {
     const d = s1[j]! / m;
-    mean[j] = shift[j]! + d;
-    variance[j] = Math.max(0, s2[j]! / m - d * d);
+    packed[1 + j] = shift[j]! + d;
+    packed[1 + c + j] = Math.max(0, s2[j]! - s1[j]! * d);
   }
-  return { mean: toTensor(mean), variance: toTensor(variance) };
+  const parts = group.allGather(packed);
+  let n = 0;
+  const mean = new Float64Array(c);
+  const m2 = new Float64Array(c);
+  for (const part of parts) {
+    const nb = part[0]!;
+    const total = n + nb;
+    for (let j = 0; j < c; j++) {
+      const delta = part[1 + j]! - mean[j]!;
+      mean[j] = mean[j]! + (delta * nb) / total;
+      m2[j] = m2[j]! + part[1 + c + j]! + (delta * delta * n * nb) / total;
+    }
+    n = total;
+  }
+  const variance = new Float64Array(c);
+  for (let j = 0; j < c; j++) variance[j] = m2[j]! / n;
+  return { mean: toTensor(mean), variance: toTensor(variance), count: n };
 }
 
 /** Per-channel Σdy and Σdy·(x − mean) for equally shaped `dy` and `x` and a per-channel `mean`. */
@@ -139,18 +194,22 @@ export function channelGradSums(dy: tf.Tensor, x: tf.Tensor, mean: tf.Tensor1D):
   }
   const c = channels(x);
   if (mean.size !== c) throw new Error(`channelGradSums: mean must have ${c} values (the channels of x), got ${mean.size}`);
+  const count = x.size / c;
   const path = pathFor([dy, x, mean]);
-  if (path === 'shape') return { sumDy: placeholder(c), sumDyCentered: placeholder(c) };
-  const mu = path === 'float64' ? valuesInPlace(mean) : null;
-  const g = path === 'float64' ? valuesInPlace(dy) : null;
-  const v = path === 'float64' ? valuesInPlace(x) : null;
+  const local = (sumDy: tf.Tensor1D, sumDyCentered: tf.Tensor1D): ChannelGradSums => ({ sumDy, sumDyCentered, total: { sumDy, sumDyCentered, count } });
+  if (path === 'shape') return local(placeholder(c), placeholder(c));
+  const group = replicaGroup();
+  const mu = group ? valuesOf(mean) : path === 'float64' ? valuesInPlace(mean) : null;
+  const g = group ? valuesOf(dy) : path === 'float64' ? valuesInPlace(dy) : null;
+  const v = group ? valuesOf(x) : path === 'float64' ? valuesInPlace(x) : null;
   if (!mu || !g || !v) {
-    return tf.tidy(() => {
+    const sums = tf.tidy(() => {
       const axes = x.shape.slice(0, -1).map((_, i) => i);
       const sumDy = tf.sum(dy, axes) as tf.Tensor1D;
       const sumDyX = tf.sum(tf.mul(dy, x), axes);
       return { sumDy, sumDyCentered: tf.sub(sumDyX, tf.mul(mean, sumDy)) as tf.Tensor1D };
     });
+    return local(sums.sumDy, sums.sumDyCentered);
   }
   const center = Float64Array.from(mu);
   const s1 = new Float64Array(c);
@@ -162,5 +221,17 @@ export function channelGradSums(dy: tf.Tensor, x: tf.Tensor, mean: tf.Tensor1D):
       s2[j] = s2[j]! + d * (v[base + j]! - center[j]!);
     }
   }
-  return { sumDy: toTensor(s1), sumDyCentered: toTensor(s2) };
+  if (!group) return local(toTensor(s1), toTensor(s2));
+  // μ is the whole batch's (channelMoments gathered it), so the replicas' sums simply add up, in rank order.
+  const packed = new Float64Array(1 + 2 * c);
+  packed[0] = count;
+  packed.set(s1, 1);
+  packed.set(s2, 1 + c);
+  const sum = new Float64Array(1 + 2 * c);
+  for (const part of group.allGather(packed)) for (let i = 0; i < sum.length; i++) sum[i] = sum[i]! + part[i]!;
+  return {
+    sumDy: toTensor(s1),
+    sumDyCentered: toTensor(s2),
+    total: { sumDy: toTensor(sum.subarray(1, 1 + c)), sumDyCentered: toTensor(sum.subarray(1 + c)), count: sum[0]! },
+  };
 }

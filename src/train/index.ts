@@ -16,7 +16,7 @@ export {
   type BatchMetrics,
   type BestEpoch,
 } from './types.js';
-export { OPTIMIZER_NAMES, type OptimizerName } from './optimizers.js';
+export { OPTIMIZER_NAMES, type OptimizerName } from '../step/optimizers.js';
 export { SCHEDULE_NAMES, type ScheduleName } from './schedule.js';
 export { scanImageFolder, type ImageFolder, type Sample, type ScanImageFolderOptions } from './image-folder.js';
 export {

@@ -4,7 +4,7 @@ import { withDropoutContext } from '../checkpoint/dropout.js';
 import { UsageError } from '../util/errors.js';
 import type { DataSource } from './data-source.js';
 import type { RunSettings } from './options.js';
-import type { ParamGroups, TrainingOptimizer } from './optimizers.js';
+import type { ParamGroups, TrainingOptimizer } from '../step/optimizers.js';
 import type { TrainingProgress } from './progress.js';
 import { learningRateAt } from './schedule.js';
 import { TrainingDivergedError, type BatchMetrics, type EpochMetrics, type TrainCallbacks } from './types.js';

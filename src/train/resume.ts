@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { fileSystemHandler } from '../io/file-system.js';
 import { UsageError } from '../util/errors.js';
-import type { TrainingOptimizer } from './optimizers.js';
+import type { TrainingOptimizer } from '../step/optimizers.js';
 import type { RunState } from './settings.js';
 import { writeSnapshot, type LoadedSnapshot } from './snapshots.js';
 

@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import { fileSystemHandler } from '../io/file-system.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { UsageError } from '../util/errors.js';
-import type { NamedTensor } from './optimizers.js';
+import type { NamedTensor } from '../step/optimizers.js';
 
 export const SNAPSHOT_POINTER = 'snapshot.json';
 export const SNAPSHOTS_DIR = 'snapshots';

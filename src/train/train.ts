@@ -18,7 +18,7 @@ import { trainEpoch } from './loop.js';
 import { buildModel, classifierOf, defaultMemoryEfficient } from './model-setup.js';
 import { trainableVariables } from '../step/step.js';
 import { checkOptions, type Checked, type RunSettings } from './options.js';
-import { TrainingOptimizer } from './optimizers.js';
+import { TrainingOptimizer } from '../step/optimizers.js';
 import { createTrainingProgress } from './progress.js';
 import { applyRecipe, defaultedKeys, logSettings } from './recipe.js';
 import { formatEpoch, isBetter, writeReports } from './reports.js';

@@ -5,7 +5,7 @@ import type { DenseNetVariant, RecomputeMode } from '../layers/config.js';
 import type { CreateDenseNetOptions } from '../layers/densenet.js';
 import type { Logger } from '../util/logger.js';
 import type { Augment } from './data.js';
-import type { OptimizerName } from './optimizers.js';
+import type { OptimizerName } from '../step/optimizers.js';
 import type { ScheduleName } from './schedule.js';
 
 /** A batch of a user-supplied dataset: NHWC float32 images (already normalised) and one-hot labels. */

@@ -4,7 +4,7 @@ import { COMPUTING_BACKENDS, initBackend, type BackendName } from '../../backend
 import { MIN_IMAGE_SIZE, RECOMPUTE_MODES, VARIANT_NAMES, type DenseNetVariant, type RecomputeMode } from '../../layers/config.js';
 import type { CreateDenseNetOptions } from '../../layers/densenet.js';
 import { AUGMENTS, type Augment } from '../../train/data.js';
-import { OPTIMIZER_NAMES, type OptimizerName } from '../../train/optimizers.js';
+import { OPTIMIZER_NAMES, type OptimizerName } from '../../step/optimizers.js';
 import { SCHEDULE_NAMES, type ScheduleName } from '../../train/schedule.js';
 import { SMALL_DATA_DEFAULTS, SMALL_DATA_IMAGES } from '../../train/recipe.js';
 import { TRAIN_DEFAULTS, trainDenseNet, validateTrainOptions, type TrainDenseNetOptions, type TrainResult } from '../../train/index.js';

@@ -4,7 +4,7 @@
  * learning rate that can change between steps, and state that round-trips bit-exactly through a snapshot.
  */
 import * as tf from '@tensorflow/tfjs';
-import { countCorrect, softmaxCrossEntropy } from '../step/loss.js';
+import { countCorrect, softmaxCrossEntropy } from './loss.js';
 
 export type OptimizerName = 'sgd' | 'adam';
 
@@ -46,6 +46,31 @@ export interface ParamGroups {
 }
 
 const GROUPS = ['classifier', 'features'] as const;
+
+function asGroups(variables: ParamGroups | tf.Variable[]): ParamGroups {
+  return Array.isArray(variables) ? { features: [], classifier: variables } : variables;
+}
+
+/** A step's outputs before the update: the loss, the correct count and the gradients by variable name. */
+export interface LossGradients extends StepOutput {
+  grads: tf.NamedTensorMap;
+}
+
+/**
+ * Forward (via `logitsOf`, inside the gradient tape), softmax cross-entropy times `lossScale`, and its
+ * gradients with respect to the groups' variables. A data-parallel replica passes its shard's share of the
+ * batch as `lossScale` (shard / batch), so that the replicas' gradients add up to the whole batch's.
+ */
+export function lossGradients(logitsOf: () => tf.Tensor, ys: tf.Tensor, groups: ParamGroups, lossScale = 1): LossGradients {
+  let correct: tf.Scalar | undefined;
+  const { value, grads } = tf.variableGrads(() => {
+    const logits = logitsOf();
+    correct = tf.keep(countCorrect(logits, ys));
+    const loss = softmaxCrossEntropy(ys, logits);
+    return lossScale === 1 ? loss : tf.mul(loss, lossScale);
+  }, [...groups.features, ...groups.classifier]);
+  return { loss: value, correct: correct!, grads };
+}
 type GroupName = (typeof GROUPS)[number];
 
 /**
@@ -95,13 +120,17 @@ export class TrainingOptimizer {
    * plain list is one group (the classifier's optimizer).
    */
   step(logitsOf: () => tf.Tensor, ys: tf.Tensor, variables: ParamGroups | tf.Variable[]): StepOutput {
-    const groups: ParamGroups = Array.isArray(variables) ? { features: [], classifier: variables } : variables;
-    let correct: tf.Scalar | undefined;
-    const { value, grads } = tf.variableGrads(() => {
-      const logits = logitsOf();
-      correct = tf.keep(countCorrect(logits, ys));
-      return softmaxCrossEntropy(ys, logits);
-    }, [...groups.features, ...groups.classifier]);
+    const groups = asGroups(variables);
+    const { loss, correct, grads } = lossGradients(logitsOf, ys, groups);
+    this.apply(grads, groups);
+    return { loss, correct };
+  }
+
+  /**
+   * The update from gradients keyed by variable name (weight decay added here, after any summing of
+   * replicas' gradients); the gradients are freed.
+   */
+  apply(grads: tf.NamedTensorMap, groups: ParamGroups): void {
     const wd = this.settings.weightDecay;
     for (const group of GROUPS) {
       const decayed: tf.NamedTensorMap = {};
@@ -114,7 +143,6 @@ export class TrainingOptimizer {
       if (wd > 0) tf.dispose(Object.values(decayed));
     }
     tf.dispose(Object.values(grads));
-    return { loss: value, correct: correct! };
   }
 
   /** Optimizer state as named tensors (owned by the caller): each group's, Adam's β powers included. */

@@ -1,0 +1,80 @@
+/**
+ * The messages between the main thread and its data-parallel workers. Every request carries an id that
+ * its reply repeats; tensors travel as float32 arrays with their shapes.
+ */
+import type * as tf from '@tensorflow/tfjs';
+import type { OptimizerSettings } from '../step/optimizers.js';
+import type { GroupBuffers } from './shared-group.js';
+
+/** What a worker is started with (`workerData`). */
+export interface WorkerData {
+  rank: number;
+  buffers: GroupBuffers;
+  /** The tfjs backend to run on: the main thread's. */
+  backend: string;
+}
+
+/** A tensor's values and shape, sent by copy or transfer. */
+export interface ArrayTensor {
+  values: Float32Array | Int32Array;
+  shape: number[];
+  dtype: 'float32' | 'int32';
+}
+
+/** An optimizer state tensor named portably: variables by their index among the model's trainable weights. */
+export interface PortableState {
+  name: string;
+  tensor: ArrayTensor;
+}
+
+export interface InitRequest {
+  type: 'init';
+  id: number;
+  /** The model as tfjs saves it (topology, weight specs and values). */
+  artifacts: tf.io.ModelArtifacts;
+  optimizer: OptimizerSettings & { featuresLrScale: number };
+  /** Indices among the model's trainable weights of the classifier's (the rest are the features). */
+  classifier: number[];
+}
+
+export interface StepRequest {
+  type: 'step';
+  id: number;
+  /** This worker's shard (null: the batch has fewer samples than workers and this one has none). */
+  xs: ArrayTensor | null;
+  ys: ArrayTensor | null;
+  /** Samples in the whole batch, and how many workers hold some (ranks 0 … participants − 1). */
+  batchSize: number;
+  participants: number;
+  /** Index in the whole batch of this shard's first sample (dropout masks are drawn per global sample). */
+  sampleOffset: number;
+  lr: number;
+  /** Train the features too (false: only the classifier, the features in inference mode). */
+  features: boolean;
+  dropout: { seed: number; step: number[] };
+}
+
+export interface StateRequest {
+  type: 'get-state';
+  id: number;
+  optimizer: boolean;
+}
+
+export interface SetStateRequest {
+  type: 'set-state';
+  id: number;
+  weights: ArrayTensor[];
+  optimizer: PortableState[] | null;
+}
+
+export type Request = InitRequest | StepRequest | StateRequest | SetStateRequest;
+
+export type Reply =
+  | { type: 'ready'; id: number }
+  | { type: 'stepped'; id: number; loss: number; correct: number }
+  | { type: 'state'; id: number; weights: ArrayTensor[]; optimizer: PortableState[] | null }
+  | { type: 'done'; id: number }
+  | { type: 'error'; id: number; message: string; stack?: string; aborted: boolean };
+
+/** A request before the pool numbers it. */
+export type RequestBody = Request extends infer R ? (R extends Request ? Omit<R, 'id'> : never) : never;

@@ -1,0 +1,156 @@
+/**
+ * The collectives of a data-parallel step over shared memory: a barrier, an all-gather of small float64
+ * vectors (batch-norm statistics and sums, many per step) and a sum of float32 gradients (once per step).
+ * Worker threads block in Atomics.wait, which a worker may do; the main thread never waits here, so it stays
+ * free to notice a worker's death and abort the group.
+ *
+ * Determinism: every replica reads every contribution and folds them in rank order, so all replicas get the
+ * same bits, and the same bits on every run.
+ * Faults: every wait has a timeout, and an abort (set by the main thread when a worker fails) wakes every
+ * waiter, which then throws GroupAbortedError; a step never hangs.
+ */
+import type { ReplicaGroup } from '../checkpoint/replicas.js';
+
+/** The shared memory of a group; created by the main thread and posted to every worker. */
+export interface GroupBuffers {
+  /** Int32 control words (see CONTROL). */
+  control: SharedArrayBuffer;
+  /** Float64 all-gather slots: 2 phases × size ranks × slotValues. */
+  gather: SharedArrayBuffer;
+  /** Float32 gradient slots: size ranks × gradientValues. */
+  gradients: SharedArrayBuffer;
+  size: number;
+  slotValues: number;
+  gradientValues: number;
+  /** Longest wait at one barrier, in ms. */
+  timeoutMs: number;
+}
+
+/** Indices of the control words: an abort flag and two barriers (arrivals, generation). */
+const CONTROL = { abort: 0, gatherArrived: 1, gatherGeneration: 2, stepArrived: 3, stepGeneration: 4, length: 8 } as const;
+
+/** Thrown in a worker whose group was aborted (another worker failed); the main thread reports the cause. */
+export class GroupAbortedError extends Error {
+  constructor() {
+    super('the data-parallel group was aborted because another worker failed');
+    this.name = 'GroupAbortedError';
+  }
+}
+
+/** A barrier that did not complete within the timeout (a worker stopped making progress). */
+export class BarrierTimeoutError extends Error {
+  constructor(what: string, timeoutMs: number) {
+    super(`a worker waited ${(timeoutMs / 1000).toFixed(0)} s at the ${what} barrier for the others; a worker stopped making progress`);
+    this.name = 'BarrierTimeoutError';
+  }
+}
+
+/** Allocates a group's shared memory (main thread). */
+export function createGroupBuffers(size: number, slotValues: number, gradientValues: number, timeoutMs: number): GroupBuffers {
+  return {
+    control: new SharedArrayBuffer(CONTROL.length * Int32Array.BYTES_PER_ELEMENT),
+    gather: new SharedArrayBuffer(2 * size * slotValues * Float64Array.BYTES_PER_ELEMENT),
+    gradients: new SharedArrayBuffer(size * gradientValues * Float32Array.BYTES_PER_ELEMENT),
+    size,
+    slotValues,
+    gradientValues,
+    timeoutMs,
+  };
+}
+
+/** Sets the abort flag and wakes every waiter (main thread, when a worker fails). */
+export function abortGroup(buffers: GroupBuffers): void {
+  const control = new Int32Array(buffers.control);
+  Atomics.store(control, CONTROL.abort, 1);
+  Atomics.notify(control, CONTROL.gatherGeneration);
+  Atomics.notify(control, CONTROL.stepGeneration);
+}
+
+/** One worker's view of the group. */
+export class SharedGroup implements ReplicaGroup {
+  private readonly control: Int32Array;
+  private readonly gather: Float64Array;
+  private readonly gradients: Float32Array;
+  private gathers = 0;
+  /** Ranks 0 … participants − 1 hold samples in the current step and take part in its all-gathers. */
+  private participants: number;
+
+  constructor(
+    private readonly buffers: GroupBuffers,
+    readonly rank: number,
+  ) {
+    this.control = new Int32Array(buffers.control);
+    this.gather = new Float64Array(buffers.gather);
+    this.gradients = new Float32Array(buffers.gradients);
+    this.participants = buffers.size;
+  }
+
+  get size(): number {
+    return this.buffers.size;
+  }
+
+  /** Starts a step in which the first `participants` ranks hold samples. */
+  beginStep(participants: number): void {
+    this.participants = participants;
+  }
+
+  allGather(values: Float64Array): Float64Array[] {
+    const parts = Array.from({ length: this.participants }, () => new Float64Array(values.length));
+    const slot = this.buffers.slotValues;
+    // Longer vectors than a slot go in pieces, each its own collective.
+    for (let start = 0; start < values.length; start += slot) {
+      const piece = values.subarray(start, Math.min(values.length, start + slot));
+      // Two phases: a slot is written again only two gathers later, after every rank has passed the barrier
+      // in between, so no rank overwrites what another has not read yet.
+      const phase = this.gathers++ & 1;
+      const base = (rank: number) => (phase * this.buffers.size + rank) * slot;
+      this.gather.set(piece, base(this.rank));
+      this.barrier(CONTROL.gatherArrived, CONTROL.gatherGeneration, this.participants, 'batch-norm');
+      for (let r = 0; r < this.participants; r++) parts[r]!.set(this.gather.subarray(base(r), base(r) + piece.length), start);
+    }
+    return parts;
+  }
+
+  /**
+   * The sum over every rank (participating or not) of `local` (at most gradientValues long), in rank order,
+   * accumulated in float64; every rank gets the same bits.
+   */
+  sumGradients(local: Float32Array): Float32Array {
+    const n = local.length;
+    if (n > this.buffers.gradientValues) throw new Error(`sumGradients: ${n} values exceed the group's ${this.buffers.gradientValues}`);
+    const stride = this.buffers.gradientValues;
+    this.gradients.set(local, this.rank * stride);
+    this.barrier(CONTROL.stepArrived, CONTROL.stepGeneration, this.buffers.size, 'gradient');
+    const sum = new Float32Array(n);
+    const size = this.buffers.size;
+    for (let i = 0; i < n; i++) {
+      let acc = 0;
+      for (let r = 0; r < size; r++) acc += this.gradients[r * stride + i]!;
+      sum[i] = acc;
+    }
+    // Nobody writes the next step's gradients before everyone has read these.
+    this.barrier(CONTROL.stepArrived, CONTROL.stepGeneration, this.buffers.size, 'gradient');
+    return sum;
+  }
+
+  private barrier(arrivedIndex: number, generationIndex: number, count: number, what: string): void {
+    const control = this.control;
+    if (Atomics.load(control, CONTROL.abort)) throw new GroupAbortedError();
+    if (count === 1) return;
+    const generation = Atomics.load(control, generationIndex);
+    if (Atomics.add(control, arrivedIndex, 1) === count - 1) {
+      Atomics.store(control, arrivedIndex, 0);
+      Atomics.add(control, generationIndex, 1);
+      Atomics.notify(control, generationIndex);
+      return;
+    }
+    const deadline = performance.now() + this.buffers.timeoutMs;
+    while (Atomics.load(control, generationIndex) === generation) {
+      if (Atomics.load(control, CONTROL.abort)) throw new GroupAbortedError();
+      const left = deadline - performance.now();
+      if (left <= 0) throw new BarrierTimeoutError(what, this.buffers.timeoutMs);
+      Atomics.wait(control, generationIndex, generation, Math.min(left, 1000));
+    }
+    if (Atomics.load(control, CONTROL.abort)) throw new GroupAbortedError();
+  }
+}

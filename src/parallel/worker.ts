@@ -1,0 +1,172 @@
+/**
+ * A data-parallel worker: its own tfjs on the main thread's backend, a replica of the model and of the
+ * optimizer. Each step it trains on its shard of the batch — batch norms synchronized over the group
+ * (checkpoint/replicas.ts), the loss scaled by its share of the batch — sums the gradients with every other
+ * worker in rank order and applies the same update as they do, so all replicas stay identical.
+ *
+ * Fault injection for tests: EFFICIENT_DENSENET_WORKER_FAULT=`exit@R:S` ends worker R in the middle of its
+ * step S (counted from 0, at its first batch-norm synchronization), `throw@R:S` makes it throw there.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend, type BackendName } from '../backend/index.js';
+import { withDropoutContext } from '../checkpoint/dropout.js';
+import { setReplicaGroup } from '../checkpoint/replicas.js';
+import '../layers/densenet.js';
+import { lossGradients, TrainingOptimizer, type ParamGroups } from '../step/optimizers.js';
+import { trainableVariables } from '../step/step.js';
+import type { InitRequest, Reply, Request, SetStateRequest, StepRequest, WorkerData } from './protocol.js';
+import { GroupAbortedError, SharedGroup } from './shared-group.js';
+import { buffersOf, fromArrayTensor, fromPortableState, toArrayTensor, toPortableState } from './state.js';
+
+const data = workerData as WorkerData;
+const port = parentPort!;
+const group = new SharedGroup(data.buffers, data.rank);
+
+interface Replica {
+  model: tf.LayersModel;
+  optimizer: TrainingOptimizer;
+  variables: tf.Variable[];
+  features: tf.Variable[];
+  classifier: tf.Variable[];
+}
+let replica: Replica | null = null;
+let steps = 0;
+
+const fault = parseFault(process.env.EFFICIENT_DENSENET_WORKER_FAULT);
+
+function parseFault(spec: string | undefined): { kind: 'exit' | 'throw'; rank: number; step: number } | null {
+  const match = /^(exit|throw)@(\d+):(\d+)$/.exec(spec ?? '');
+  return match ? { kind: match[1] as 'exit' | 'throw', rank: Number(match[2]), step: Number(match[3]) } : null;
+}
+
+async function init(request: InitRequest): Promise<void> {
+  await initBackend(data.backend as BackendName);
+  const model = await tf.loadLayersModel(tf.io.fromMemory(request.artifacts));
+  const variables = trainableVariables(model);
+  const isClassifier = new Set(request.classifier);
+  const optimizer = new TrainingOptimizer(request.optimizer);
+  replica = {
+    model,
+    optimizer,
+    variables,
+    classifier: variables.filter((_, i) => isClassifier.has(i)),
+    features: variables.filter((_, i) => !isClassifier.has(i)),
+  };
+  // The faulty step's first synchronization is where an injected fault strikes: mid-step, others waiting.
+  setReplicaGroup({
+    allGather: (values) => {
+      if (fault && fault.rank === data.rank && fault.step === steps - 1) {
+        if (fault.kind === 'exit') process.exit(1);
+        throw new Error(`injected fault in worker ${data.rank} at step ${fault.step}`);
+      }
+      return group.allGather(values);
+    },
+  });
+}
+
+function step(request: StepRequest): { loss: number; correct: number } {
+  const r = replica!;
+  steps++;
+  group.beginStep(request.participants);
+  r.optimizer.setLearningRate(request.lr);
+  const groups: ParamGroups = { features: request.features ? r.features : [], classifier: r.classifier };
+  const trained = r.variables.filter((v) => groups.classifier.includes(v) || groups.features.includes(v));
+  let loss = 0;
+  let correct = 0;
+  let grads: tf.NamedTensorMap = {};
+  if (request.xs && request.ys) {
+    const xs = fromArrayTensor(request.xs);
+    const ys = fromArrayTensor(request.ys);
+    try {
+      const share = request.xs.shape[0]! / request.batchSize;
+      const context = { ...request.dropout, sampleOffset: request.sampleOffset };
+      const out = withDropoutContext(context, () => lossGradients(() => r.model.apply(xs, { training: request.features }) as tf.Tensor, ys, groups, share));
+      [loss, correct] = [out.loss.dataSync()[0]!, out.correct.dataSync()[0]!];
+      tf.dispose([out.loss, out.correct]);
+      grads = out.grads;
+    } finally {
+      tf.dispose([xs, ys]);
+    }
+  } else if (fault && fault.rank === data.rank && fault.step === steps - 1) {
+    if (fault.kind === 'exit') process.exit(1);
+    throw new Error(`injected fault in worker ${data.rank} at step ${fault.step}`);
+  }
+  // One flat vector: every trained variable's gradient (zeros where this shard has none), then one presence
+  // flag per variable, so a variable no replica has a gradient for is left alone, as in one process.
+  const total = trained.reduce((n, v) => n + v.size, 0);
+  const flat = new Float32Array(total + trained.length);
+  let offset = 0;
+  trained.forEach((v, i) => {
+    const g = grads[v.name];
+    if (g) {
+      flat.set(g.dataSync() as Float32Array, offset);
+      flat[total + i] = 1;
+    }
+    offset += v.size;
+  });
+  tf.dispose(Object.values(grads));
+  const sum = group.sumGradients(flat);
+  const summed: tf.NamedTensorMap = {};
+  offset = 0;
+  trained.forEach((v, i) => {
+    if (sum[total + i]! > 0) summed[v.name] = tf.tensor(sum.subarray(offset, offset + v.size), v.shape);
+    offset += v.size;
+  });
+  r.optimizer.apply(summed, groups);
+  return { loss, correct };
+}
+
+async function setState(request: SetStateRequest): Promise<void> {
+  const r = replica!;
+  const weights = request.weights.map(fromArrayTensor);
+  try {
+    r.model.setWeights(weights);
+  } finally {
+    tf.dispose(weights);
+  }
+  if (request.optimizer) {
+    const state = fromPortableState(request.optimizer, r.variables);
+    try {
+      await r.optimizer.setState(state);
+    } finally {
+      tf.dispose(state.map((s) => s.tensor));
+    }
+  }
+}
+
+async function handle(request: Request): Promise<void> {
+  const reply = (message: Reply, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
+  try {
+    switch (request.type) {
+      case 'init':
+        await init(request);
+        return reply({ type: 'ready', id: request.id });
+      case 'step':
+        return reply({ type: 'stepped', id: request.id, ...step(request) });
+      case 'get-state': {
+        const r = replica!;
+        const weights = r.model.getWeights().map(toArrayTensor);
+        let optimizer = null;
+        if (request.optimizer) {
+          const state = await r.optimizer.getState();
+          optimizer = toPortableState(state, r.variables);
+          tf.dispose(state.map((s) => s.tensor));
+        }
+        return reply({ type: 'state', id: request.id, weights, optimizer }, [...buffersOf(weights), ...buffersOf((optimizer ?? []).map((s) => s.tensor))]);
+      }
+      case 'set-state':
+        await setState(request);
+        return reply({ type: 'done', id: request.id });
+    }
+  } catch (error) {
+    const e = error instanceof Error ? error : new Error(String(error));
+    reply({ type: 'error', id: request.id, message: e.message, stack: e.stack, aborted: e instanceof GroupAbortedError });
+  }
+}
+
+// One request at a time, in order (a step must not start before the previous one ends).
+let queue = Promise.resolve();
+port.on('message', (request: Request) => {
+  queue = queue.then(() => handle(request));
+});
