@@ -1,6 +1,7 @@
 /** One epoch of training steps: learning-rate schedule, the step, divergence check, metrics and progress. */
 import * as tf from '@tensorflow/tfjs';
 import { withDropoutContext } from '../checkpoint/dropout.js';
+import { WorkerFailedError, type WorkerPool } from '../parallel/pool.js';
 import { UsageError } from '../util/errors.js';
 import type { DataSource } from './data-source.js';
 import type { RunSettings } from './options.js';
@@ -19,6 +20,44 @@ export function smoothLabels(ys: tf.Tensor, epsilon: number): tf.Tensor {
   return tf.tidy(() => tf.add(tf.mul(ys, 1 - epsilon), epsilon / classes));
 }
 
+/** One training step's request: the batch (targets already smoothed), the learning rate, what trains. */
+export interface StepRequest {
+  xs: tf.Tensor;
+  targets: tf.Tensor;
+  lr: number;
+  /** The trained variables; no features: they run in inference mode (running BatchNorm statistics, no dropout). */
+  groups: ParamGroups;
+  /** Dropout masks derive from (seed, epoch, batch, layer, sample): the same run again, or resumed, draws the same. */
+  dropout: { seed: number; step: number[] };
+}
+
+/** Runs one step: in this thread, or split over a worker pool. Resolves with the batch's mean loss and correct count. */
+export type StepRunner = (request: StepRequest) => Promise<{ loss: number; correct: number }>;
+
+/** Steps in this thread, on the model and optimizer of record. */
+export function localSteps(model: tf.LayersModel, optimizer: TrainingOptimizer): StepRunner {
+  return async ({ xs, targets, lr, groups, dropout }) => {
+    optimizer.setLearningRate(lr);
+    const training = groups.features.length > 0;
+    const out = optimizer.step(() => withDropoutContext(dropout, () => model.apply(xs, { training }) as tf.Tensor), targets, groups);
+    const [loss, correct] = [(await out.loss.data())[0]!, (await out.correct.data())[0]!];
+    tf.dispose([out.loss, out.correct]);
+    return { loss, correct };
+  };
+}
+
+/** Steps split over data-parallel workers (their replicas train; the model of record is updated by pool.pull). */
+export function poolSteps(pool: WorkerPool): StepRunner {
+  return ({ xs, targets, lr, groups, dropout }) => pool.step({ xs, ys: targets, lr, features: groups.features.length > 0, dropout });
+}
+
+/** Where a stopped run can be continued from, for its error message. */
+function keptNote(outDir: string | undefined, history: EpochMetrics[]): string {
+  const last = history.length > 0 ? history[history.length - 1]!.epoch : 0;
+  if (outDir === undefined) return '';
+  return last > 0 ? `; the last good snapshot (epoch ${last}) is kept in ${outDir}` : `; no snapshot had been written to ${outDir} yet`;
+}
+
 interface EpochTotals {
   loss: number;
   accuracy: number;
@@ -28,8 +67,7 @@ interface EpochTotals {
 }
 
 export async function trainEpoch(
-  model: tf.LayersModel,
-  optimizer: TrainingOptimizer,
+  runStep: StepRunner,
   variables: ParamGroups,
   data: DataSource,
   settings: RunSettings,
@@ -40,8 +78,6 @@ export async function trainEpoch(
   history: EpochMetrics[],
 ): Promise<EpochTotals> {
   const iterator = await data.trainFor(epoch).iterator();
-  // Frozen features run in inference mode (running BatchNorm statistics, no dropout).
-  const training = variables.features.length > 0;
   let lossSum = 0;
   let correct = 0;
   let images = 0;
@@ -54,7 +90,6 @@ export async function trainEpoch(
     const { xs, ys } = next.value;
     const lr = learningRateAt(settings.schedule, settings.lr, settings.epochs, { epoch, batch, batchesPerEpoch: data.batchesPerEpoch });
     if (batch === 0) firstLr = lr;
-    optimizer.setLearningRate(lr);
     const n = xs.shape[0]!;
     const start = performance.now();
     let loss: number;
@@ -64,30 +99,24 @@ export async function trainEpoch(
         throw new UsageError(`a training batch has labels of width ${ys.shape[1]}; the model has ${data.numClasses} classes`);
       }
       const targets = smoothLabels(ys, settings.labelSmoothing);
-      // Dropout masks derive from (seed, epoch, batch, layer, sample): the same run again, or resumed, draws the same.
-      const dropout = { seed: settings.seed, step: [epoch, batch] };
-      let out;
       try {
-        out = optimizer.step(() => withDropoutContext(dropout, () => model.apply(xs, { training }) as tf.Tensor), targets, variables);
+        ({ loss, correct: batchCorrect } = await runStep({ xs, targets, lr, groups: variables, dropout: { seed: settings.seed, step: [epoch, batch] } }));
       } finally {
         if (targets !== ys) targets.dispose();
       }
-      [loss, batchCorrect] = [(await out.loss.data())[0]!, (await out.correct.data())[0]!];
-      tf.dispose([out.loss, out.correct]);
+    } catch (error) {
+      if (error instanceof WorkerFailedError) {
+        const resume = outDir !== undefined && history.length > 0 ? '; resume continues from it' : '';
+        throw new WorkerFailedError(`training stopped at epoch ${epoch + 1}, batch ${batch + 1}: ${error.message}${keptNote(outDir, history)}${resume}`);
+      }
+      throw error;
     } finally {
       tf.dispose([xs, ys]);
     }
     stepSeconds += (performance.now() - start) / 1000;
     if (!Number.isFinite(loss)) {
-      const last = history.length > 0 ? history[history.length - 1]!.epoch : 0;
-      const kept =
-        outDir === undefined
-          ? ''
-          : last > 0
-            ? `; the last good snapshot (epoch ${last}) is kept in ${outDir}`
-            : `; no snapshot had been written to ${outDir} yet`;
       throw new TrainingDivergedError(
-        `training diverged: the loss became ${loss} at epoch ${epoch + 1}, batch ${batch + 1} (learning rate ${lr})${kept}; lower lr and start again`,
+        `training diverged: the loss became ${loss} at epoch ${epoch + 1}, batch ${batch + 1} (learning rate ${lr})${keptNote(outDir, history)}; lower lr and start again`,
       );
     }
     lossSum += loss * n;

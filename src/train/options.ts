@@ -9,6 +9,7 @@ import type { CreateDenseNetOptions } from '../layers/densenet.js';
 import { UsageError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { boolean, byteSize, describe, finiteNumber, integer, knownKeys, logger as validateLogger, nonEmptyString, oneOf, plainObject } from '../util/validate.js';
+import { checkWorkers, type WorkersOption } from '../parallel/workers.js';
 import { AUGMENTS, type Augment } from './data.js';
 import { OPTIMIZER_NAMES, type OptimizerName } from '../step/optimizers.js';
 import { SCHEDULE_NAMES, type ScheduleName } from './schedule.js';
@@ -36,7 +37,7 @@ export const OPTIMIZER_DEFAULTS: Record<OptimizerName, { lr: number; weightDecay
 const OPTION_KEYS = [
   'model', 'numClasses', 'memoryEfficient', 'recompute', 'memoryBudget', 'data', 'valSplit', 'classNames', 'imageSize', 'batchSize',
   'epochs', 'optimizer', 'lr', 'weightDecay', 'momentum', 'schedule', 'augment', 'seed', 'pretrained',
-  'freezeFeatures', 'unfreezeAfter', 'featuresLrScale', 'labelSmoothing', 'cropPadding', 'flip', 'photometric', 'jpegQuality', 'outDir', 'resume', 'overwrite', 'callbacks', 'progress', 'logger',
+  'freezeFeatures', 'unfreezeAfter', 'featuresLrScale', 'labelSmoothing', 'cropPadding', 'flip', 'photometric', 'jpegQuality', 'outDir', 'resume', 'overwrite', 'callbacks', 'progress', 'logger', 'workers',
 ] as const;
 
 /** What decides the numbers a run produces; stored in each snapshot and checked on resume. */
@@ -89,6 +90,8 @@ export interface Checked {
   callbacks: TrainCallbacks;
   progress: boolean;
   logger: Logger;
+  /** Data-parallel workers as asked (resolved against the backend when the run starts). */
+  workers?: WorkersOption;
 }
 
 function isDataset(value: unknown): value is tfd.Dataset<TrainBatch> {
@@ -143,6 +146,7 @@ export function checkOptions(options: TrainDenseNetOptions): Checked {
 
   const logger = validateLogger('logger', options.logger) ?? silentLogger;
   const checked: Checked = { given, modelKind: 'variant', memoryEfficient, recompute, resume, overwrite, progress, callbacks: {}, logger };
+  checked.workers = checkWorkers('workers', options.workers);
   checkModel(options.model, checked);
   checkData(options, checked);
   if (options.pretrained !== undefined) {

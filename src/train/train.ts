@@ -14,7 +14,9 @@ import { stderrLogger, type Logger } from '../util/logger.js';
 import { BestWeights } from './best.js';
 import { epochSeed, prepareData, type DataSource } from './data-source.js';
 import { evaluate } from './evaluate.js';
-import { trainEpoch } from './loop.js';
+import { localSteps, poolSteps, trainEpoch } from './loop.js';
+import { WorkerPool } from '../parallel/pool.js';
+import { resolveWorkers } from '../parallel/workers.js';
 import { buildModel, classifierOf, defaultMemoryEfficient } from './model-setup.js';
 import { trainableVariables } from '../step/step.js';
 import { checkOptions, type Checked, type RunSettings } from './options.js';
@@ -27,12 +29,18 @@ import { restoreRun, snapshotRun } from './resume.js';
 import { clearSnapshots, readSnapshot, type LoadedSnapshot } from './snapshots.js';
 import type { BestEpoch, EpochMetrics, TrainDenseNetOptions, TrainResult } from './types.js';
 
-/** Sets each dense block's memory mode so that the whole step fits settings.memoryBudget (planMemory). */
-async function planToBudget(model: tf.LayersModel, settings: RunSettings, logger: Logger): Promise<void> {
-  const { batchSize, imageSize, numClasses, lr, momentum } = settings;
+/**
+ * Sets each dense block's memory mode so that the whole step fits settings.memoryBudget (planMemory). With
+ * workers, each holds a replica and the largest shard, within an equal share of the budget.
+ */
+async function planToBudget(model: tf.LayersModel, settings: RunSettings, workers: number, logger: Logger): Promise<void> {
+  const { imageSize, numClasses, lr, momentum } = settings;
   // The plan counts the optimizer's state in the whole step: the same kind of state as training's.
   const createOptimizer = () => (settings.optimizer === 'adam' ? tf.train.adam(lr) : tf.train.momentum(lr, momentum, true));
-  await applyMemoryBudget(model, { batchSize, imageSize, numClasses, budget: settings.memoryBudget!, createOptimizer, logger });
+  const batchSize = Math.ceil(settings.batchSize / workers);
+  const budget = Math.floor(settings.memoryBudget! / workers);
+  if (workers > 1) logger.info(`memory budget: ${workers} workers, each a replica and ${batchSize} images within ${budget} bytes`);
+  await applyMemoryBudget(model, { batchSize, imageSize, numClasses, budget, createOptimizer, logger });
 }
 
 /** Runs `fn`, turning an out-of-memory failure into explainOutOfMemory's message. */
@@ -93,8 +101,9 @@ export async function trainDenseNet(options: TrainDenseNetOptions): Promise<Trai
   await tf.ready();
   const memoryEfficient = checked.memoryEfficient ?? defaultMemoryEfficient();
   const oomContext = { model: settings.model.startsWith('config:') ? 'a DenseNet' : settings.model, batchSize: settings.batchSize, memoryEfficient };
+  const workers = resolveWorkers(checked.workers, tf.getBackend());
   const model = await explainingOom(() => buildModel(checked, settings, data, baseLogger, snapshot), oomContext);
-  if (settings.memoryBudget !== null) await planToBudget(model, settings, baseLogger);
+  if (settings.memoryBudget !== null) await planToBudget(model, settings, workers, baseLogger);
   const optimizer = new TrainingOptimizer({
     name: settings.optimizer,
     lr: settings.lr,
@@ -112,6 +121,7 @@ export async function trainDenseNet(options: TrainDenseNetOptions): Promise<Trai
   const logger: Logger = bars.active && baseLogger === stderrLogger ? { info: (m) => bars.log(m), warn: (m) => bars.log(`warning: ${m}`) } : baseLogger;
   logSettings(logger, settings, checked.given, data.trainImages, snapshot !== null);
   const reportExtras = { recipe: settings.recipe, defaults: snapshot ? undefined : defaultedKeys(settings, checked.given) };
+  let pool: WorkerPool | null = null;
   try {
     if (snapshot) {
       await restoreRun(snapshot, model, optimizer);
@@ -119,6 +129,12 @@ export async function trainDenseNet(options: TrainDenseNetOptions): Promise<Trai
     }
     const classifier = trainableVariables(classifierOf(model));
     const features = trainableVariables(model).filter((v) => !classifier.includes(v));
+    if (workers > 1) {
+      const indices = classifier.map((v) => trainableVariables(model).indexOf(v));
+      pool = await WorkerPool.start({ workers, model, optimizer: optimizer.settings, optimizerState: snapshot ? optimizer : undefined, classifier: indices });
+      logger.info(`data-parallel: ${workers} workers on ${tf.getBackend()}, batch ${settings.batchSize} split into shards of ${Math.ceil(settings.batchSize / workers)} or fewer, batch norm synchronized`);
+    }
+    const runStep = pool ? poolSteps(pool) : localSteps(model, optimizer);
     if (outDir !== undefined) {
       if (checked.overwrite) await clearSnapshots(outDir);
       await writeFileAtomic(path.join(outDir, 'classes.json'), `${JSON.stringify(data.classNames, null, 2)}\n`);
@@ -131,9 +147,11 @@ export async function trainDenseNet(options: TrainDenseNetOptions): Promise<Trai
       if (settings.freezeFeatures && settings.unfreezeAfter === epoch && epoch > 0) logger.info(`unfreezing the features after epoch ${epoch}`);
       const groups = { features: frozen ? [] : features, classifier };
       const train = await explainingOom(
-        () => trainEpoch(model, optimizer, groups, data, settings, epoch, checked.callbacks, bars, outDir, history),
+        () => trainEpoch(runStep, groups, data, settings, epoch, checked.callbacks, bars, outDir, history),
         oomContext,
       );
+      // The model of record catches up with the replicas (weights for validation; the optimizer for the snapshot).
+      if (pool) await pool.pull(model, outDir !== undefined ? optimizer : undefined);
       const val = data.val ? await explainingOom(() => evaluate(model, data.val!), oomContext) : null;
       const metrics: EpochMetrics = {
         epoch: epoch + 1,
@@ -170,6 +188,7 @@ export async function trainDenseNet(options: TrainDenseNetOptions): Promise<Trai
     if (model !== checked.layersModel) model.dispose();
     throw error;
   } finally {
+    await pool?.close();
     bestWeights.dispose();
     optimizer.dispose();
     bars.stop();

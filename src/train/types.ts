@@ -184,6 +184,15 @@ export interface TrainDenseNetOptions {
   /** Replace the training output already in outDir instead of refusing to start. */
   overwrite?: boolean;
   callbacks?: TrainCallbacks;
+  /**
+   * Data-parallel training on this many worker threads, each with its own tfjs and a replica of the model
+   * (wasm and cpu backends): every batch is split into shards (uneven where it does not divide), batch norm
+   * is synchronized across them and the gradients are summed in a fixed order, so the run computes the same
+   * function as one process (equal to float32 rounding) and repeats bit-exactly with the same worker count.
+   * 'auto': one per core on wasm and cpu, 1 elsewhere. Default 1 (this thread). A memoryBudget is shared
+   * between the workers.
+   */
+  workers?: number | 'auto';
   /** Progress bars on stderr (only when it is a terminal). Default false. */
   progress?: boolean;
   logger?: Logger;

@@ -57,6 +57,8 @@ or DIR/<class>/* split per class by --val-split. Progress goes to stderr; the re
   --overwrite           replace the training output already in --out
   --seed N              same seed, same run (default random, reported)
   --backend B           ${COMPUTING_BACKENDS.join(' | ')} (default auto, or EFFICIENT_DENSENET_BACKEND)
+  --workers N|auto      data-parallel worker threads, each its own tfjs (wasm, cpu): every batch split into
+                        shards, batch norm synchronized, same result as one; auto = one per core (default 1)
   --json                print { history, best, classNames, seed } as JSON on stdout
   --verbose             stack traces on failure`;
 
@@ -90,6 +92,7 @@ export const TRAIN_OPTIONS = {
   overwrite: { type: 'boolean' },
   seed: { type: 'string' },
   backend: { type: 'string' },
+  workers: { type: 'string' },
   json: { type: 'boolean' },
   verbose: { type: 'boolean' },
   help: { type: 'boolean' },
@@ -147,6 +150,7 @@ export async function trainCommand(argv: string[], io: CommandIO): Promise<void>
   const recompute = optional(values.recompute, (v) => choice(v, 'recompute', RECOMPUTE_MODES, 'layer') as RecomputeMode);
   const seed = optional(values.seed, (v) => integer(v, 'seed', { min: 0 }));
   const backend = optional(values.backend, (v) => choice(v, 'backend', COMPUTING_BACKENDS, 'auto') as BackendName);
+  const workers = optional(values.workers, parseWorkers);
   if (values['memory-efficient'] && values['no-memory-efficient']) throw new UsageError('--memory-efficient and --no-memory-efficient contradict each other');
   if (valSplit === 1) throw new UsageError(`--val-split must be a number > 0 and < 1, got '${values['val-split']}'`);
 
@@ -178,6 +182,7 @@ export async function trainCommand(argv: string[], io: CommandIO): Promise<void>
     resume: values.resume ?? false,
     overwrite: values.overwrite ?? false,
     seed,
+    workers,
     progress: true,
     logger: io.logger,
   };
@@ -192,6 +197,12 @@ export async function trainCommand(argv: string[], io: CommandIO): Promise<void>
     return;
   }
   io.stdout(formatResult(result, values.out));
+}
+
+function parseWorkers(value: string): number | 'auto' {
+  if (value === 'auto') return 'auto';
+  if (!/^\d+$/.test(value.trim()) || Number(value) < 1) throw new UsageError(`--workers must be an integer ≥ 1 or 'auto', got '${value}'`);
+  return Number(value);
 }
 
 function parseJpegQuality(value: string): [number, number] | null {

@@ -1,0 +1,33 @@
+/** How many data-parallel workers a run gets, from what the caller asked and the backend it runs on. */
+import * as os from 'node:os';
+import { UsageError } from '../util/errors.js';
+
+/** Backends whose workers each compute on a core of their own: tfjs-backend-wasm and the JavaScript cpu backend. */
+export const PARALLEL_BACKENDS: readonly string[] = ['wasm', 'cpu'];
+
+/** The `workers` option's values: a count, or 'auto'. */
+export type WorkersOption = number | 'auto';
+
+/**
+ * 'auto': one worker per core on wasm and cpu (tfjs runs them on one thread each, so a machine with N cores
+ * otherwise uses one), 1 on native and GPU backends, which parallelise inside their kernels. A count above
+ * 1 on those backends is refused.
+ */
+export function resolveWorkers(requested: WorkersOption | undefined, backend: string): number {
+  const parallel = PARALLEL_BACKENDS.includes(backend);
+  if (requested === undefined) return 1;
+  if (requested === 'auto') return parallel ? Math.max(1, os.availableParallelism()) : 1;
+  if (requested > 1 && !parallel) {
+    throw new UsageError(
+      `workers ${requested} needs the ${PARALLEL_BACKENDS.join(' or ')} backend (each worker runs its own tfjs on a core); the ${backend} backend parallelises inside its kernels: use workers 1`,
+    );
+  }
+  return requested;
+}
+
+/** Checks the option's form: an integer ≥ 1 or 'auto'. */
+export function checkWorkers(name: string, value: unknown): WorkersOption | undefined {
+  if (value === undefined || value === 'auto') return value;
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 256) return value;
+  throw new UsageError(`${name} must be an integer from 1 to 256 or 'auto', got ${typeof value === 'string' ? `'${value}'` : String(value)}`);
+}
