@@ -14,6 +14,9 @@ import { memoryModeOptions, VARIANTS, type DenseNetVariant } from '../layers/con
 import type { BenchMode } from './config.js';
 import { trainingStepFlops } from './flops.js';
 import { measureTrainingStep } from '../memory/measure.js';
+import { measurePooledSteps } from './pooled-step.js';
+import { PARALLEL_BACKENDS } from '../parallel/workers.js';
+import { UsageError } from '../util/errors.js';
 
 export interface BenchConfig {
   model: DenseNetVariant;
@@ -22,11 +25,20 @@ export interface BenchConfig {
   imageSize: number;
   numClasses: number;
   steps: number;
+  /** Data-parallel workers (each a replica and a shard of the batch); 1: this process alone. Default 1. */
+  workers?: number;
 }
 
 export interface BenchResult {
   mode: BenchMode;
   batch: number;
+  /** Data-parallel workers. With more than one, the tensor figures are one worker's: a replica and the largest shard. */
+  workers: number;
+  /**
+   * The whole machine's: every worker's peak (replica and shard) and the model of record in the main thread,
+   * or, on a computing backend with workers, every worker's backend plus this process's; = peakBytes with one.
+   */
+  totalPeakBytes: number | null;
   /** Peak bytes of distinct tensor buffers during the step, above the baseline. */
   stepPeakBytes: number | null;
   /** Weights, optimizer state and batch. */
@@ -67,27 +79,55 @@ export interface BenchmarkOptions {
   onResult?: (result: BenchResult, done: number, total: number) => void;
   /** Called before each configuration. */
   onStart?: (config: BenchConfig, index: number, total: number) => void;
+  /** Worker counts to run each configuration with (default [1]). */
+  workers?: number[];
 }
 
 /** Runs one configuration in this process on the current backend. */
 export async function runBenchConfig(config: BenchConfig): Promise<BenchResult> {
+  const workers = config.workers ?? 1;
   const modeOptions = memoryModeOptions(config.mode);
   const model = BUILDERS[config.model]({ numClasses: config.numClasses, inputShape: [config.imageSize, config.imageSize, 3], ...modeOptions, seed: 1 });
   let failed = false;
   try {
-    const m = await measureTrainingStep({ model, batchSize: config.batch, steps: config.steps, seed: 1 });
-    const timed = m.backend.startsWith('meta') ? null : m.msPerStep;
     const flops = trainingStepFlops({ ...VARIANTS[config.model], bnSize: 4, numClasses: config.numClasses }, config.imageSize, config.batch);
+    const meta = tf.getBackend().startsWith('meta');
+    const timing = (ms: number | null) => ({
+      msPerStep: ms,
+      imagesPerSecond: ms === null ? null : (config.batch * 1000) / ms,
+      effectiveGflops: ms === null ? null : flops / (ms * 1e6),
+    });
+    if (workers > 1 && !meta) {
+      const pooled = await measurePooledSteps(model, { batchSize: config.batch, workers, steps: config.steps, seed: 1 });
+      const heaps = [...pooled.workerBackendBytes, pooled.mainBackendBytes];
+      return {
+        mode: config.mode,
+        batch: config.batch,
+        workers,
+        totalPeakBytes: heaps.every((b) => b !== null) ? heaps.reduce((a, b) => a! + b!, 0) : null,
+        stepPeakBytes: null,
+        baselineBytes: null,
+        peakBytes: null,
+        engineStepPeakBytes: null,
+        ...timing(pooled.msPerStep),
+        backendPeakBytes: Math.max(...pooled.workerBackendBytes.map((b) => b ?? 0)) || null,
+      };
+    }
+    // One worker's step: a replica and the largest shard (the whole batch without workers).
+    const shard = Math.ceil(config.batch / workers);
+    const m = await measureTrainingStep({ model, batchSize: shard, steps: config.steps, seed: 1 });
+    // With workers the main thread also keeps the model of record: its weights and, for snapshots, the optimizer state.
+    const record = workers > 1 ? modelOfRecordBytes(model) : 0;
     return {
       mode: config.mode,
       batch: config.batch,
+      workers,
+      totalPeakBytes: workers * m.peakBytes + record,
       stepPeakBytes: m.stepPeakBytes,
       baselineBytes: m.baselineBytes,
       peakBytes: m.peakBytes,
       engineStepPeakBytes: m.engine.stepPeakBytes,
-      msPerStep: timed,
-      imagesPerSecond: timed === null ? null : (config.batch * 1000) / timed,
-      effectiveGflops: timed === null ? null : flops / (timed * 1e6),
+      ...timing(meta ? null : m.msPerStep),
       backendPeakBytes: m.backendPeakBytes,
     };
   } catch (error) {
@@ -103,10 +143,18 @@ export async function runBenchConfig(config: BenchConfig): Promise<BenchResult> 
   }
 }
 
-export function failedResult(config: Pick<BenchConfig, 'mode' | 'batch'>, error: string): BenchResult {
+/** The main thread's copy of a model under data parallelism: float32 weights and momentum for each trained one. */
+function modelOfRecordBytes(model: tf.LayersModel): number {
+  const count = (weights: tf.LayerVariable[]) => weights.reduce((n, w) => n + w.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0);
+  return 4 * (count(model.weights) + count(model.trainableWeights));
+}
+
+export function failedResult(config: Pick<BenchConfig, 'mode' | 'batch' | 'workers'>, error: string): BenchResult {
   return {
     mode: config.mode,
     batch: config.batch,
+    workers: config.workers ?? 1,
+    totalPeakBytes: null,
     stepPeakBytes: null,
     baselineBytes: null,
     peakBytes: null,
@@ -179,8 +227,12 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<BenchRepo
   const numClasses = options.numClasses ?? 4;
   const backend = await initBackend(options.backend);
   const isolate = options.isolate ?? !backend.startsWith('meta');
+  if ((options.workers ?? []).some((w) => w > 1) && !backend.startsWith('meta') && !PARALLEL_BACKENDS.includes(backend)) {
+    throw new UsageError(`workers above 1 need the ${PARALLEL_BACKENDS.join(' or ')} backend (or meta, for memory); the backend is ${backend}`);
+  }
+  const workerCounts = options.workers ?? [1];
   const configs: BenchConfig[] = options.modes.flatMap((mode) =>
-    options.batches.map((batch) => ({ model: options.model, mode, batch, imageSize: options.imageSize, numClasses, steps })),
+    options.batches.flatMap((batch) => workerCounts.map((workers) => ({ model: options.model, mode, batch, imageSize: options.imageSize, numClasses, steps, workers }))),
   );
   const results: BenchResult[] = [];
   for (const [index, config] of configs.entries()) {

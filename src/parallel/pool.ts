@@ -236,6 +236,12 @@ export class WorkerPool {
     await this.all(() => ({ type: 'set-state', weights, optimizer: portable }));
   }
 
+  /** What each worker's backend holds at its peak so far (memory/backend-memory.ts), in rank order. */
+  async backendPeakBytes(): Promise<Array<number | null>> {
+    const replies = await this.all(() => ({ type: 'memory' }));
+    return replies.map((r) => (r.type === 'memory' ? r.backendPeakBytes : null));
+  }
+
   /** Stops every worker (idempotent). */
   async close(): Promise<void> {
     if (this.closing) return;

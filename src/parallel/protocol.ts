@@ -67,13 +67,19 @@ export interface SetStateRequest {
   optimizer: PortableState[] | null;
 }
 
-export type Request = InitRequest | StepRequest | StateRequest | SetStateRequest;
+export interface MemoryRequest {
+  type: 'memory';
+  id: number;
+}
+
+export type Request = InitRequest | StepRequest | StateRequest | SetStateRequest | MemoryRequest;
 
 export type Reply =
   | { type: 'ready'; id: number }
   | { type: 'stepped'; id: number; loss: number; correct: number }
   | { type: 'state'; id: number; weights: ArrayTensor[]; optimizer: PortableState[] | null }
   | { type: 'done'; id: number }
+  | { type: 'memory'; id: number; backendPeakBytes: number | null }
   | { type: 'error'; id: number; message: string; stack?: string; aborted: boolean };
 
 /** A request before the pool numbers it. */

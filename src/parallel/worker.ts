@@ -13,6 +13,7 @@ import { initBackend, type BackendName } from '../backend/index.js';
 import { withDropoutContext } from '../checkpoint/dropout.js';
 import { setReplicaGroup } from '../checkpoint/replicas.js';
 import '../layers/densenet.js';
+import { backendPeakBytes } from '../memory/backend-memory.js';
 import { lossGradients, TrainingOptimizer, type ParamGroups } from '../step/optimizers.js';
 import { trainableVariables } from '../step/step.js';
 import type { InitRequest, Reply, Request, SetStateRequest, StepRequest, WorkerData } from './protocol.js';
@@ -158,6 +159,8 @@ async function handle(request: Request): Promise<void> {
       case 'set-state':
         await setState(request);
         return reply({ type: 'done', id: request.id });
+      case 'memory':
+        return reply({ type: 'memory', id: request.id, backendPeakBytes: backendPeakBytes() });
     }
   } catch (error) {
     const e = error instanceof Error ? error : new Error(String(error));

@@ -22,6 +22,9 @@ Memory and time of one training step (SGD momentum, random data) per memory mode
                       efficient = layer (what memoryEfficient: true means)
   --backend B         ${BACKEND_NAMES.join(' | ')} (default meta: exact memory, no compute)
   --steps N           timed steps after a warm-up; the median is reported (default 1)
+  --workers N[,N…]    data-parallel workers (wasm, cpu; each a replica and a shard of the batch, batch norm
+                      synchronized), e.g. 1,2 to compare (default 1). On meta: one worker's exact memory
+                      and the whole machine's (every worker and the main thread's model of record)
   --classes N         classifier width (default 4)
   --json              print one JSON document on stdout instead of the table
   --chart FILE.svg    also draw the step peak against batch size, a line per mode (log memory axis)
@@ -29,7 +32,8 @@ Memory and time of one training step (SGD momentum, random data) per memory mode
                       also draw the whole step (weights, optimizer state, batch and step peak) against
                       batch size, a line per mode, with a dashed line at --budget
   --budget SIZE       the budget line of --budget-chart, e.g. 4GiB, 16GB (default 4GiB)
-  --compare-pytorch   time the same steps in PyTorch (python3-torchvision, 2 threads) in the same run
+  --compare-pytorch   time the same steps in PyTorch (python3-torchvision, 2 threads) in the same run,
+                      its naive mode always (its fastest) and memory_efficient=True for recomputing modes
   --verbose           stack traces on failure`;
 
 export const BENCH_OPTIONS = {
@@ -39,6 +43,7 @@ export const BENCH_OPTIONS = {
   mode: { type: 'string' },
   backend: { type: 'string' },
   steps: { type: 'string' },
+  workers: { type: 'string' },
   classes: { type: 'string' },
   json: { type: 'boolean' },
   chart: { type: 'string' },
@@ -67,6 +72,7 @@ export async function benchCommand(argv: string[], io: CommandIO): Promise<void>
   const modeGroup = choice(values.mode, 'mode', Object.keys(MODE_GROUPS), 'all');
   const backend = choice(values.backend, 'backend', BACKEND_NAMES, 'meta') as BackendName;
   const steps = integer(values.steps, 'steps', { fallback: 1 });
+  const workers = integerList(values.workers, 'workers', [1]);
   const numClasses = integer(values.classes, 'classes', { fallback: 4 });
   for (const option of ['chart', 'budget-chart'] as const) {
     const file = values[option];
@@ -81,7 +87,7 @@ export async function benchCommand(argv: string[], io: CommandIO): Promise<void>
   }
 
   const progress = createProgress(!values.json);
-  progress.start(batches.length * modes.length, `${model} ${imageSize}²`);
+  progress.start(batches.length * modes.length * workers.length, `${model} ${imageSize}²`);
   let report: BenchReport;
   try {
     report = await runBenchmark({
@@ -92,7 +98,8 @@ export async function benchCommand(argv: string[], io: CommandIO): Promise<void>
       backend,
       steps,
       numClasses,
-      onStart: (config, index) => progress.update(index, `${config.mode} batch ${config.batch}`),
+      workers,
+      onStart: (config, index) => progress.update(index, `${config.mode} batch ${config.batch}${(config.workers ?? 1) > 1 ? `, ${config.workers} workers` : ''}`),
       onResult: (result, done) => progress.update(done, `${result.mode} batch ${result.batch} done`),
     });
   } finally {
@@ -101,7 +108,9 @@ export async function benchCommand(argv: string[], io: CommandIO): Promise<void>
   let pytorch: PyTorchColumn | undefined;
   if (python) {
     io.logger.info(`timing the same steps in PyTorch (${python}, 2 threads)…`);
-    pytorch = { timings: await timePyTorch({ python, model, imageSize, batches, modes, steps, threads: 2, numClasses }) };
+    // PyTorch's naive mode always: it is PyTorch's fastest, the figure to compare the best tfjs mode with.
+    const ptModes = [...new Set<BenchMode>(['naive', ...modes])];
+    pytorch = { timings: await timePyTorch({ python, model, imageSize, batches, modes: ptModes, steps, threads: 2, numClasses }) };
   }
   if (values.chart) {
     await writeFileAtomic(values.chart, await memoryChart(report));
@@ -112,10 +121,36 @@ export async function benchCommand(argv: string[], io: CommandIO): Promise<void>
     io.logger.info(`budget chart written to ${values['budget-chart']}`);
   }
   if (values.json) {
-    io.stdout(JSON.stringify(pytorch ? { ...report, pytorch: pytorch.timings } : report, null, 2));
+    const versus = pytorch ? bestVersusPyTorch(report, pytorch.timings) : null;
+    io.stdout(JSON.stringify(pytorch ? { ...report, pytorch: pytorch.timings, bestVersusPyTorch: versus } : report, null, 2));
     return;
   }
   io.stdout(formatReport(report, pytorch));
+}
+
+/** The fastest tfjs configuration against PyTorch's fastest, per batch size (images per second). */
+export function bestVersusPyTorch(report: BenchReport, timings: PyTorchTiming[]) {
+  return [...new Set(report.results.map((r) => r.batch))].flatMap((batch) => {
+    const tfjs = report.results.filter((r) => r.batch === batch && r.imagesPerSecond !== null).sort((a, b) => b.imagesPerSecond! - a.imagesPerSecond!)[0];
+    const torch = timings.filter((t) => t.batch === batch).sort((a, b) => a.msPerStep - b.msPerStep)[0];
+    if (!tfjs || !torch) return [];
+    const torchImages = (batch * 1000) / torch.msPerStep;
+    return [{
+      batch,
+      tfjs: { mode: tfjs.mode, workers: tfjs.workers, imagesPerSecond: tfjs.imagesPerSecond! },
+      pytorch: { mode: torch.mode, imagesPerSecond: torchImages },
+      ratio: tfjs.imagesPerSecond! / torchImages,
+    }];
+  });
+}
+
+/** Images per second of each multi-worker configuration over the same configuration with one worker. */
+function workerSpeedups(report: BenchReport): string[] {
+  return report.results.flatMap((r) => {
+    if (r.workers <= 1 || r.imagesPerSecond === null) return [];
+    const one = report.results.find((o) => o.mode === r.mode && o.batch === r.batch && o.workers === 1 && o.imagesPerSecond !== null);
+    return one ? [`${r.mode} batch ${r.batch}: ${r.workers} workers train ${(r.imagesPerSecond / one.imagesPerSecond!).toFixed(2)}× the images/s of 1`] : [];
+  });
 }
 
 function pytorchFor(timings: PyTorchTiming[], mode: BenchMode, batch: number): PyTorchTiming | undefined {
@@ -125,12 +160,15 @@ function pytorchFor(timings: PyTorchTiming[], mode: BenchMode, batch: number): P
 
 export function formatReport(report: BenchReport, pytorch?: PyTorchColumn): string {
   const timed = report.results.some((r) => r.msPerStep !== null);
-  const header = ['mode', 'batch', 'step peak MiB', 'tfjs-engine MiB', 'baseline MiB'];
+  const parallel = report.results.some((r) => r.workers > 1);
+  const header = ['mode', 'batch', ...(parallel ? ['workers'] : []), 'step peak MiB', 'tfjs-engine MiB', 'baseline MiB'];
+  if (parallel) header.push('total MiB');
   if (timed) header.push('ms/step', 'images/s', 'GFLOP/s', 'backend MiB');
   if (pytorch) header.push('PyTorch ms/step', 'PyTorch/tfjs time');
   header.push('note');
   const rows = report.results.map((r) => {
-    const row = [r.mode, String(r.batch), formatMiB(r.stepPeakBytes), formatMiB(r.engineStepPeakBytes), formatMiB(r.baselineBytes)];
+    const row = [r.mode, String(r.batch), ...(parallel ? [String(r.workers)] : []), formatMiB(r.stepPeakBytes), formatMiB(r.engineStepPeakBytes), formatMiB(r.baselineBytes)];
+    if (parallel) row.push(formatMiB(r.totalPeakBytes));
     if (timed) row.push(formatNumber(r.msPerStep, 0), formatNumber(r.imagesPerSecond, 2), formatNumber(r.effectiveGflops, 1), formatMiB(r.backendPeakBytes));
     if (pytorch) {
       const pt = pytorchFor(pytorch.timings, r.mode, r.batch);
@@ -147,6 +185,9 @@ export function formatReport(report: BenchReport, pytorch?: PyTorchColumn): stri
     '',
     'step peak: distinct tensor buffers at the step\'s peak above the baseline (weights, optimizer state, batch);',
     'tfjs-engine: tf.profile\'s own count, which adds a buffer again for every view and every clone the tape saves.',
+    ...(parallel
+      ? ['with workers: step peak and baseline are one worker\'s (a replica and the largest shard); total: every worker and the main thread (on a computing backend: their backends\' memory).']
+      : []),
     ...failures.map((r) => `${r.mode} batch ${r.batch}: ${r.error}`),
   ];
   const byBatch = new Map<number, Map<string, number>>();
@@ -159,6 +200,15 @@ export function formatReport(report: BenchReport, pytorch?: PyTorchColumn): stri
     const naive = modes.get('naive');
     const layer = modes.get('layer');
     if (naive && layer) lines.push(`batch ${batch}: naive/layer step peak = ${(naive / layer).toFixed(1)}×`);
+  }
+  lines.push(...workerSpeedups(report));
+  if (pytorch) {
+    for (const v of bestVersusPyTorch(report, pytorch.timings)) {
+      lines.push(
+        `batch ${v.batch}: fastest tfjs (${v.tfjs.mode}, ${v.tfjs.workers} worker${v.tfjs.workers > 1 ? 's' : ''}) ${v.tfjs.imagesPerSecond.toFixed(2)} images/s = ` +
+          `${v.ratio.toFixed(2)}× PyTorch's fastest (${v.pytorch.mode}) ${v.pytorch.imagesPerSecond.toFixed(2)} images/s`,
+      );
+    }
   }
   return lines.join('\n');
 }
