@@ -35,6 +35,8 @@ describe('efficient-densenet bench / max-batch: usage errors', () => {
     [['bench', '--mode', 'fast'], /--mode must be one of naive, bottleneck, layer, block, efficient, both, all/],
     [['bench', '--backend', 'gpu'], /--backend must be one of/],
     [['bench', '--frobnicate'], /Unknown option '--frobnicate'/],
+    [['bench', '--workers', '0'], /--workers must be an integer ≥ 1/],
+    [['max-batch', '--budget', '4GiB', '--workers', '2', '--mode', 'auto'], /--mode auto plans one process; with --workers, give the modes to compare/],
     [['max-batch', '--budget', '4 gigs'], /--budget must be a size like 4GiB/],
     [['max-batch'], /--budget is required/],
     [['nonsense'], /unknown command 'nonsense'/],
@@ -72,6 +74,37 @@ describe('efficient-densenet bench on meta', () => {
     const budget = await readFile(budgetSvg, 'utf8');
     expect(budget).toContain('budget 96.0 MiB');
     expect(budget).toContain('whole step');
+  });
+});
+
+describe('data-parallel workers in the benchmarks', () => {
+  it('bench --workers 1,2 on meta: one worker holds a replica and half the batch; the total counts every worker and the model of record', async () => {
+    const { code, stdout } = await cli(['bench', '--model', 'densenet121', '--image-size', '64', '--batch', '4', '--mode', 'layer', '--workers', '1,2', '--json']);
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout) as { results: Array<{ workers: number; batch: number; peakBytes: number; baselineBytes: number; stepPeakBytes: number; totalPeakBytes: number }> };
+    const [one, two] = report.results;
+    expect([one!.workers, two!.workers]).toEqual([1, 2]);
+    expect(one!.totalPeakBytes).toBe(one!.peakBytes);
+    // Half the batch per worker: less activation memory each, but two replicas in all.
+    expect(two!.stepPeakBytes).toBeLessThan(one!.stepPeakBytes);
+    expect(two!.totalPeakBytes).toBeGreaterThan(2 * two!.peakBytes);
+    expect(two!.totalPeakBytes).toBeGreaterThan(one!.totalPeakBytes);
+  });
+
+  it('max-batch --workers 2 on meta finds a whole batch of two equal shards that fits with both replicas', async () => {
+    const budget = 256 * 2 ** 20;
+    const args = ['max-batch', '--budget', '256MiB', '--model', 'densenet121', '--image-size', '64', '--mode', 'layer', '--json'];
+    const single = JSON.parse((await cli(args)).stdout) as { results: Array<{ maxBatch: number; peakBytes: number }> };
+    const { code, stdout } = await cli([...args, '--workers', '2']);
+    expect(code).toBe(0);
+    const parallel = JSON.parse(stdout) as { workers: number; results: Array<{ maxBatch: number; peakBytes: number }> };
+    expect(parallel.workers).toBe(2);
+    const found = parallel.results[0]!;
+    expect(found.maxBatch % 2).toBe(0);
+    expect(found.maxBatch).toBeGreaterThan(0);
+    expect(found.peakBytes).toBeLessThanOrEqual(budget);
+    // A second replica costs room: never more images than one process fits.
+    expect(found.maxBatch).toBeLessThanOrEqual(single.results[0]!.maxBatch);
   });
 });
 

@@ -6,6 +6,8 @@ import { findMaxBatch } from '../../bench/max-batch.js';
 import { BUILDERS } from '../../layers/densenet.js';
 import { planMemory } from '../../memory/plan.js';
 import { MIN_IMAGE_SIZE, VARIANT_NAMES, type DenseNetVariant } from '../../layers/config.js';
+import { PARALLEL_BACKENDS } from '../../parallel/workers.js';
+import { UsageError } from '../../util/errors.js';
 import { choice, integer, parseBytes, parseCommandArgs } from '../args.js';
 import { formatBytes, table } from '../format.js';
 import { createProgress } from '../progress.js';
@@ -22,6 +24,8 @@ The largest batch whose whole training step (weights, optimizer state, batch and
                       'block' mode, the leanest plan, and the plan shown is the fastest that fits there
   --backend B         ${BACKEND_NAMES.join(' | ')} (default meta: exact engine bytes; others run real steps)
   --classes N         classifier width (default 4)
+  --workers N         data-parallel workers sharing the budget: each holds a replica and its shard, the main
+                      thread the model of record; the batch found is the whole batch, a multiple of N (default 1)
   --max N             upper limit of the search (default 65536)
   --json              print JSON on stdout`;
 
@@ -32,6 +36,7 @@ export const MAX_BATCH_OPTIONS = {
   mode: { type: 'string' },
   backend: { type: 'string' },
   classes: { type: 'string' },
+  workers: { type: 'string' },
   max: { type: 'string' },
   json: { type: 'boolean' },
   verbose: { type: 'boolean' },
@@ -49,7 +54,12 @@ export async function maxBatchCommand(argv: string[], io: CommandIO): Promise<vo
   const backendName = choice(values.backend, 'backend', BACKEND_NAMES, 'meta') as BackendName;
   const numClasses = integer(values.classes, 'classes', { fallback: 4 });
   const maxBatch = integer(values.max, 'max', { fallback: 1 << 16 });
+  const workers = integer(values.workers, 'workers', { fallback: 1 });
+  if (workers > 1 && modeGroup === 'auto') throw new UsageError('--mode auto plans one process; with --workers, give the modes to compare');
   const backend = await initBackend(backendName, { logger: io.logger });
+  if (workers > 1 && !backend.startsWith('meta') && !PARALLEL_BACKENDS.includes(backend)) {
+    throw new UsageError(`--workers above 1 needs the ${PARALLEL_BACKENDS.join(' or ')} backend (or meta), got ${backend}`);
+  }
   const isolate = !backend.startsWith('meta');
   const progress = createProgress(!values.json);
   const results: Array<{ mode: string; maxBatch: number; peakBytes: number | null; probes: unknown[]; plan?: string[] }> = [];
@@ -57,12 +67,17 @@ export async function maxBatchCommand(argv: string[], io: CommandIO): Promise<vo
     for (const mode of modes) {
       let probes = 0;
       progress.start(1, `${mode}: searching`);
-      const measure = async (batch: number) => {
-        const config: BenchConfig = { model, mode, batch, imageSize, numClasses, steps: 1 };
+      // With workers the search runs over the shard (the batch is `workers` shards) and the budget is the whole
+      // machine's: every worker's replica and shard, and the main thread's model of record.
+      const measure = async (shard: number) => {
+        const batch = shard * workers;
+        const config: BenchConfig = { model, mode, batch, imageSize, numClasses, steps: 1, workers };
         progress.update(0, `${mode}: batch ${batch} (probe ${++probes})`);
-        return runBenchConfigSafely(config, backend, isolate);
+        const result = await runBenchConfigSafely(config, backend, isolate);
+        return workers > 1 ? { ...result, peakBytes: result.totalPeakBytes } : result;
       };
-      const found = await findMaxBatch({ budgetBytes, measure, maxBatch });
+      const shards = await findMaxBatch({ budgetBytes, measure, maxBatch: Math.max(1, Math.floor(maxBatch / workers)) });
+      const found = { ...shards, batch: shards.batch * workers, probes: shards.probes.map((p) => ({ ...p, batch: p.batch * workers })) };
       progress.stop();
       if (modeGroup !== 'auto' || found.batch === 0) {
         results.push({ mode: modeGroup === 'auto' ? 'auto' : mode, maxBatch: found.batch, peakBytes: found.peakBytes, probes: found.probes });
@@ -84,12 +99,12 @@ export async function maxBatchCommand(argv: string[], io: CommandIO): Promise<vo
     progress.stop();
   }
   if (values.json) {
-    io.stdout(JSON.stringify({ model, imageSize, backend, budgetBytes, numClasses, results }, null, 2));
+    io.stdout(JSON.stringify({ model, imageSize, backend, budgetBytes, numClasses, workers, results }, null, 2));
     return;
   }
   io.stdout(
     [
-      `${model}, ${imageSize}×${imageSize}, budget ${formatBytes(budgetBytes)} for the whole step (backend ${backend}):`,
+      `${model}, ${imageSize}×${imageSize}, budget ${formatBytes(budgetBytes)} for the whole step (backend ${backend}${workers > 1 ? `, ${workers} workers sharing it; batch = the whole batch` : ''}):`,
       '',
       table(['mode', 'max batch', 'peak at that batch', 'probes'], results.map((r) => [r.mode, String(r.maxBatch), formatBytes(r.peakBytes), String(r.probes.length)])),
     ].join('\n'),
