@@ -59,7 +59,7 @@ describe('efficient-densenet train / predict', () => {
     expect(train.code).toBe(0);
     expect(train.stdout).toContain('Usage: efficient-densenet train --data DIR');
     for (const option of ['--model', '--image-size', '--batch', '--epochs', '--optimizer', '--lr', '--memory-efficient', '--pretrained', '--freeze-features', '--out', '--resume', '--seed', '--backend', '--json',
-      '--unfreeze-after', '--features-lr-scale', '--augment', '--no-flip', '--photometric', '--jpeg-quality', '--label-smoothing', '--weight-decay']) {
+      '--unfreeze-after', '--features-lr-scale', '--augment', '--no-flip', '--photometric', '--jpeg-quality', '--label-smoothing', '--weight-decay', '--workers']) {
       expect(train.stdout).toContain(option);
     }
     const predict = await cli('predict', '--help');
@@ -80,6 +80,10 @@ describe('efficient-densenet train / predict', () => {
     expect(badBatch.code).toBe(2);
     expect(oneLine(badBatch.stderr)).toContain("--batch must be an integer ≥ 1, got '0'");
 
+    const badWorkers = await cli('train', '--data', data, '--workers', 'many');
+    expect(badWorkers.code).toBe(2);
+    expect(oneLine(badWorkers.stderr)).toContain("--workers must be an integer ≥ 1 or 'auto', got 'many'");
+
     const badJpeg = await cli('train', '--data', data, '--jpeg-quality', '90-40');
     expect(badJpeg.code).toBe(2);
     expect(oneLine(badJpeg.stderr)).toContain('--jpeg-quality must be A-B');
@@ -92,6 +96,15 @@ describe('efficient-densenet train / predict', () => {
     expect(missing.code).toBe(2);
     expect(oneLine(missing.stderr)).toContain('does not exist');
     expect(missing.stdout).toBe('');
+  });
+
+  it('--workers 2 trains data-parallel and says so', async () => {
+    const run = await cli('train', '--data', data, '--model', tinyModel, '--image-size', '32', '--batch', '4', '--epochs', '1', '--seed', '3', '--workers', '2', '--backend', 'wasm', '--json');
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toContain('data-parallel: 2 workers on wasm, batch 4 split into shards of 2 or fewer, batch norm synchronized');
+    const result = JSON.parse(run.stdout) as { history: { epoch: number; trainLoss: number }[] };
+    expect(result.history).toHaveLength(1);
+    expect(Number.isFinite(result.history[0]!.trainLoss)).toBe(true);
   });
 
   it('trains with --json, then predicts with the saved model; a diverging run exits 1', async () => {
