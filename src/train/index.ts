@@ -17,6 +17,8 @@ export {
   type BestEpoch,
 } from './types.js';
 export { OPTIMIZER_NAMES, type OptimizerName } from '../step/optimizers.js';
+export { WorkerFailedError } from '../parallel/pool.js';
+export type { WorkersOption } from '../parallel/workers.js';
 export { SCHEDULE_NAMES, type ScheduleName } from './schedule.js';
 export { scanImageFolder, type ImageFolder, type Sample, type ScanImageFolderOptions } from './image-folder.js';
 export {
