@@ -201,18 +201,19 @@ describe('wasm fast overrides (opt-in)', () => {
 
   it('replaces only existing kernels, idempotently, and restores the originals', () => {
     unregisterWasmFastOverrides();
-    const before = ['Identity', 'Conv2DBackpropInput', 'MaxPoolGrad', 'AvgPoolGrad', 'BatchMatMul'].map((k) => tf.getKernel(k, 'wasm'));
+    const overridden = ['Identity', 'Conv2DBackpropInput', 'MaxPoolGrad', 'AvgPoolGrad', 'BatchMatMul', 'Slice'];
+    const before = overridden.map((k) => tf.getKernel(k, 'wasm'));
     const replaced = registerWasmFastOverrides();
-    expect(replaced.sort()).toEqual(['AvgPoolGrad', 'BatchMatMul', 'Conv2DBackpropInput', 'Identity', 'MaxPoolGrad']);
+    expect(replaced.sort()).toEqual([...overridden].sort());
     expect(registerWasmFastOverrides()).toEqual([]);
-    for (const [i, k] of ['Identity', 'Conv2DBackpropInput', 'MaxPoolGrad', 'AvgPoolGrad', 'BatchMatMul'].entries()) {
+    for (const [i, k] of overridden.entries()) {
       const now = tf.getKernel(k, 'wasm');
       expect(now.kernelFunc).not.toBe(before[i]?.kernelFunc);
       // The original setupFunc must stay attached: the fallback path depends on it.
       expect(now.setupFunc).toBe(before[i]?.setupFunc);
     }
     expect(unregisterWasmFastOverrides().sort()).toEqual(replaced.sort());
-    for (const [i, k] of ['Identity', 'Conv2DBackpropInput', 'MaxPoolGrad', 'AvgPoolGrad', 'BatchMatMul'].entries()) {
+    for (const [i, k] of overridden.entries()) {
       expect(tf.getKernel(k, 'wasm').kernelFunc).toBe(before[i]?.kernelFunc);
     }
     expect(registerWasmFastOverrides().sort()).toEqual(replaced.sort());
@@ -277,9 +278,26 @@ describe('wasm fast overrides (opt-in)', () => {
     });
   }
 
+  for (const [name, shape, begin, sliceSize] of [
+    ['a channel prefix (a dense layer\'s input)', [2, 5, 6, 40], [0, 0, 0, 0], [2, 5, 6, 24]],
+    ['a channel range (new features)', [2, 5, 6, 40], [0, 0, 0, 16], [2, 5, 6, 24]],
+    ['a box in every axis', [3, 7, 6, 40], [1, 2, 1, 3], [2, 4, 4, 33]],
+    ['whole trailing axes (one run per sample)', [4, 3, 3, 8], [1, 0, 0, 0], [2, 3, 3, 8]],
+    ['rank 2', [30, 50], [4, 10], [20, 30]],
+    ['a short last axis (original path)', [2, 5, 6, 8], [0, 1, 0, 2], [2, 3, 6, 4]],
+  ] as [string, number[], number[], number[]][]) {
+    it(`Slice override equals cpu: ${name}`, async () => {
+      const run = () => tf.tidy(() => tf.slice(tf.tensor(values(size(shape), 15), shape), begin, sliceSize).dataSync());
+      const cpu = await onBackend('cpu', run);
+      const wasm = await onBackend('wasm', run);
+      expect(Array.from(wasm)).toEqual(Array.from(cpu));
+    });
+  }
+
   it('leaves no tensors or backend buffers behind', async () => {
     await tf.setBackend('wasm');
     const work = () => {
+      tf.tidy(() => tf.slice(tf.ones([2, 5, 6, 40]), [0, 1, 0, 8], [2, 3, 6, 24]).dataSync());
       for (const c of convCases) convGrads(c.x, c.f, c.strides, c.pad);
       const x = tf.tensor4d(values(2 * 9 * 11 * 5, 14), [2, 9, 11, 5]);
       poolGrad('max', x, 3, 2, 1);

@@ -9,6 +9,7 @@ import { maxPoolGradFastConfig } from './kernels/max-pool-grad.js';
 import { avgPoolGradFastConfig } from './kernels/avg-pool-grad.js';
 import { batchMatMulFastConfig } from './kernels/batch-mat-mul.js';
 import { identityAliasingConfig } from './kernels/identity.js';
+import { sliceFastConfig } from './kernels/slice.js';
 import { originalKernels, WASM_BACKEND } from './internals.js';
 
 /** Training kernels tfjs-backend-wasm 4.22 lacks. */
@@ -24,6 +25,7 @@ export const WASM_FAST_OVERRIDES: readonly tf.KernelConfig[] = [
   maxPoolGradFastConfig,
   avgPoolGradFastConfig,
   batchMatMulFastConfig,
+  sliceFastConfig,
 ];
 
 /**
