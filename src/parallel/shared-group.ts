@@ -111,15 +111,19 @@ export class SharedGroup implements ReplicaGroup {
     return parts;
   }
 
+  /** This rank's gradient slot: write the first n values there, then call sumGradients(n). */
+  gradientSlot(): Float32Array {
+    const stride = this.buffers.gradientValues;
+    return this.gradients.subarray(this.rank * stride, (this.rank + 1) * stride);
+  }
+
   /**
-   * The sum over every rank (participating or not) of `local` (at most gradientValues long), in rank order,
-   * accumulated in float64; every rank gets the same bits.
+   * The sum over every rank (participating or not) of the first `n` values of its gradient slot, in rank
+   * order, accumulated in float64; every rank gets the same bits.
    */
-  sumGradients(local: Float32Array): Float32Array {
-    const n = local.length;
+  sumGradients(n: number): Float32Array {
     if (n > this.buffers.gradientValues) throw new Error(`sumGradients: ${n} values exceed the group's ${this.buffers.gradientValues}`);
     const stride = this.buffers.gradientValues;
-    this.gradients.set(local, this.rank * stride);
     this.barrier(CONTROL.stepArrived, CONTROL.stepGeneration, this.buffers.size, 'gradient');
     const sum = new Float32Array(n);
     const size = this.buffers.size;

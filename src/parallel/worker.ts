@@ -93,21 +93,23 @@ function step(request: StepRequest): { loss: number; correct: number } {
     if (fault.kind === 'exit') process.exit(1);
     throw new Error(`injected fault in worker ${data.rank} at step ${fault.step}`);
   }
-  // One flat vector: every trained variable's gradient (zeros where this shard has none), then one presence
-  // flag per variable, so a variable no replica has a gradient for is left alone, as in one process.
+  // One flat vector in this worker's shared slot: every trained variable's gradient (zeros where this shard
+  // has none), then one presence flag per variable, so a variable no replica has a gradient for is left alone,
+  // as in one process.
   const total = trained.reduce((n, v) => n + v.size, 0);
-  const flat = new Float32Array(total + trained.length);
+  const slot = group.gradientSlot();
+  slot.fill(0, 0, total + trained.length);
   let offset = 0;
   trained.forEach((v, i) => {
     const g = grads[v.name];
     if (g) {
-      flat.set(g.dataSync() as Float32Array, offset);
-      flat[total + i] = 1;
+      slot.set(g.dataSync() as Float32Array, offset);
+      slot[total + i] = 1;
     }
     offset += v.size;
   });
   tf.dispose(Object.values(grads));
-  const sum = group.sumGradients(flat);
+  const sum = group.sumGradients(total + trained.length);
   const summed: tf.NamedTensorMap = {};
   offset = 0;
   trained.forEach((v, i) => {
