@@ -14,6 +14,7 @@
  * (so memory predictions stay exact), and any other backend (tensorflow, webgl) uses tfjs reductions.
  */
 import * as tf from '@tensorflow/tfjs';
+import { wasmGradSums, wasmShiftedSums, type EmscriptenWasm } from '../backend/wasm/sums/channel-sums.js';
 import { replicaGroup, type ReplicaGroup } from './replicas.js';
 
 /** Mean and biased variance per channel (the last axis), over the whole batch (every replica's shard). */
@@ -50,7 +51,7 @@ export function setChannelSumsPath(path: ChannelSumsPath | undefined): void {
 
 /** The parts of tfjs-backend-wasm's BackendWasm and tfjs-backend-cpu's MathBackendCPU read here. */
 interface WasmBackendLike {
-  wasm: { HEAPU8: Uint8Array };
+  wasm: EmscriptenWasm & { HEAPU8: Uint8Array };
   dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
 }
 interface CpuBackendLike {
@@ -80,6 +81,39 @@ function valuesInPlace(t: tf.Tensor): Float32Array | null {
   const values = (backend as CpuBackendLike).data.get(t.dataId as object)?.values;
   if (!(values instanceof Float32Array) || values.length < t.size) return null;
   return values.length === t.size ? values : values.subarray(0, t.size);
+}
+
+/** The wasm backend and the byte offset of `t` on its heap, or null (another backend, or not on the heap). */
+function onWasmHeap(t: tf.Tensor): { wasm: EmscriptenWasm; offset: number } | null {
+  if (tf.getBackend() !== 'wasm' || t.dtype !== 'float32') return null;
+  const backend = tf.backend() as unknown as WasmBackendLike;
+  const data = backend.dataIdMap.get(t.dataId as object);
+  return data ? { wasm: backend.wasm, offset: data.memoryOffset } : null;
+}
+
+/** shiftedSums of a tensor's values: our wasm module on the wasm heap, else JavaScript over valuesOf. */
+function shiftedSumsOf(x: tf.Tensor, c: number): { shift: Float64Array; s1: Float64Array; s2: Float64Array } {
+  const heap = onWasmHeap(x);
+  return heap ? wasmShiftedSums(heap.wasm, heap.offset, x.size / c, c) : shiftedSums(valuesOf(x), c);
+}
+
+/** Σdy and Σdy·(x − center) per channel: our wasm module on the wasm heap, else JavaScript. */
+function gradSumsOf(dy: tf.Tensor, x: tf.Tensor, center: Float64Array, c: number): { s1: Float64Array; s2: Float64Array } {
+  const gHeap = onWasmHeap(dy);
+  const xHeap = onWasmHeap(x);
+  if (gHeap && xHeap) return wasmGradSums(gHeap.wasm, gHeap.offset, xHeap.offset, center, x.size / c, c);
+  const g = valuesOf(dy);
+  const v = valuesOf(x);
+  const s1 = new Float64Array(c);
+  const s2 = new Float64Array(c);
+  for (let base = 0; base < v.length; base += c) {
+    for (let j = 0; j < c; j++) {
+      const d = g[base + j]!;
+      s1[j] = s1[j]! + d;
+      s2[j] = s2[j]! + d * (v[base + j]! - center[j]!);
+    }
+  }
+  return { s1, s2 };
 }
 
 /** valuesInPlace, or a copy where the backend does not hold the values as float32 in place. */
@@ -116,14 +150,14 @@ export function channelMoments(x: tf.Tensor): ChannelMoments {
   const group = replicaGroup();
   const path = pathFor([x]);
   if (path === 'shape') return { mean: placeholder(c), variance: placeholder(c), count };
-  if (group) return syncedMoments(valuesOf(x), c, group);
-  const v = path === 'float64' ? valuesInPlace(x) : null;
-  if (!v) {
+  if (group) return syncedMoments(x, c, group);
+  const inPlace = path === 'float64' && (onWasmHeap(x) !== null || valuesInPlace(x) !== null);
+  if (!inPlace) {
     const axes = x.shape.slice(0, -1).map((_, i) => i);
     const { mean, variance } = tf.moments(x, axes);
     return { mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D, count };
   }
-  const { shift, s1, s2 } = shiftedSums(v, c);
+  const { shift, s1, s2 } = shiftedSumsOf(x, c);
   const mean = new Float64Array(c);
   const variance = new Float64Array(c);
   for (let j = 0; j < c; j++) {
@@ -157,9 +191,9 @@ function shiftedSums(v: Float32Array, c: number): { shift: Float64Array; s1: Flo
  * The whole batch's moments from every replica's (count, mean, M2), combined in rank order with Chan et al.'s
  * pairwise update (no cancellation, and the same bits on every replica).
  */
-function syncedMoments(v: Float32Array, c: number, group: ReplicaGroup): ChannelMoments {
-  const m = v.length / c;
-  const { shift, s1, s2 } = shiftedSums(v, c);
+function syncedMoments(x: tf.Tensor, c: number, group: ReplicaGroup): ChannelMoments {
+  const m = x.size / c;
+  const { shift, s1, s2 } = shiftedSumsOf(x, c);
   const packed = new Float64Array(1 + 2 * c);
   packed[0] = m;
   for (let j = 0; j < c; j++) {
@@ -199,10 +233,8 @@ export function channelGradSums(dy: tf.Tensor, x: tf.Tensor, mean: tf.Tensor1D):
   const local = (sumDy: tf.Tensor1D, sumDyCentered: tf.Tensor1D): ChannelGradSums => ({ sumDy, sumDyCentered, total: { sumDy, sumDyCentered, count } });
   if (path === 'shape') return local(placeholder(c), placeholder(c));
   const group = replicaGroup();
-  const mu = group ? valuesOf(mean) : path === 'float64' ? valuesInPlace(mean) : null;
-  const g = group ? valuesOf(dy) : path === 'float64' ? valuesInPlace(dy) : null;
-  const v = group ? valuesOf(x) : path === 'float64' ? valuesInPlace(x) : null;
-  if (!mu || !g || !v) {
+  const inPlace = (t: tf.Tensor) => onWasmHeap(t) !== null || valuesInPlace(t) !== null;
+  if (!group && !(path === 'float64' && inPlace(dy) && inPlace(x) && inPlace(mean))) {
     const sums = tf.tidy(() => {
       const axes = x.shape.slice(0, -1).map((_, i) => i);
       const sumDy = tf.sum(dy, axes) as tf.Tensor1D;
@@ -211,16 +243,8 @@ export function channelGradSums(dy: tf.Tensor, x: tf.Tensor, mean: tf.Tensor1D):
     });
     return local(sums.sumDy, sums.sumDyCentered);
   }
-  const center = Float64Array.from(mu);
-  const s1 = new Float64Array(c);
-  const s2 = new Float64Array(c);
-  for (let base = 0; base < v.length; base += c) {
-    for (let j = 0; j < c; j++) {
-      const d = g[base + j]!;
-      s1[j] = s1[j]! + d;
-      s2[j] = s2[j]! + d * (v[base + j]! - center[j]!);
-    }
-  }
+  const center = Float64Array.from(valuesOf(mean));
+  const { s1, s2 } = gradSumsOf(dy, x, center, c);
   if (!group) return local(toTensor(s1), toTensor(s2));
   // μ is the whole batch's (channelMoments gathered it), so the replicas' sums simply add up, in rank order.
   const packed = new Float64Array(1 + 2 * c);

@@ -1,0 +1,77 @@
+/**
+ * The project's own WebAssembly on tfjs-backend-wasm's memory: per-channel float64 sums of float32 tensors
+ * read in place (channel-sums.wat). Four times fewer instructions than the same loop in JavaScript, and the
+ * same bits: two channels per SIMD register, the same additions in the same order per channel.
+ */
+import { CHANNEL_SUMS_WASM } from './channel-sums-wasm.js';
+
+/** A WebAssembly.Memory (the project compiles without the DOM typings that declare it). */
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+}
+
+/** The WebAssembly API used here, as Node provides it. */
+const WebAssemblyApi = (globalThis as unknown as {
+  WebAssembly: {
+    Module: new (bytes: Uint8Array) => object;
+    Instance: new (module: object, imports: object) => { exports: unknown };
+  };
+}).WebAssembly;
+
+/** The parts of tfjs-backend-wasm's Emscripten module used here. */
+export interface EmscriptenWasm {
+  asm: { memory: WasmMemory };
+  _malloc(bytes: number): number;
+  _free(pointer: number): void;
+}
+
+interface ChannelSumsExports {
+  shiftedSums(x: number, m: number, c: number, out: number): void;
+  gradSums(dy: number, x: number, m: number, c: number, out: number): void;
+}
+
+let compiled: object | null = null;
+const instances = new WeakMap<WasmMemory, ChannelSumsExports>();
+
+/** Our module instantiated on `wasm`'s memory (once per memory; a re-created backend gets a new one). */
+function exportsFor(wasm: EmscriptenWasm): ChannelSumsExports {
+  const memory = wasm.asm.memory;
+  let found = instances.get(memory);
+  if (!found) {
+    compiled ??= new WebAssemblyApi.Module(Buffer.from(CHANNEL_SUMS_WASM, 'base64'));
+    found = new WebAssemblyApi.Instance(compiled, { env: { memory } }).exports as unknown as ChannelSumsExports;
+    instances.set(memory, found);
+  }
+  return found;
+}
+
+/** Runs `fn` with 3·c float64 of scratch memory on the wasm heap and returns its three thirds, copied. */
+function withScratch(wasm: EmscriptenWasm, c: number, fill: ((view: Float64Array) => void) | null, fn: (pointer: number) => void): Float64Array[] {
+  const pointer = wasm._malloc(24 * c);
+  if (pointer === 0) throw new Error('channel sums: out of wasm memory for the scratch buffer');
+  try {
+    if (fill) fill(new Float64Array(wasm.asm.memory.buffer, pointer, 3 * c));
+    fn(pointer);
+    // Read after the call: the heap may have grown, so the view is taken afresh.
+    const all = new Float64Array(wasm.asm.memory.buffer, pointer, 3 * c);
+    return [all.slice(0, c), all.slice(c, 2 * c), all.slice(2 * c)];
+  } finally {
+    wasm._free(pointer);
+  }
+}
+
+/**
+ * For the [m, c] float32 values at byte offset `x`: shift[j] = x[0, j], s1[j] = Σ (x − shift), s2[j] = Σ (x − shift)².
+ */
+export function wasmShiftedSums(wasm: EmscriptenWasm, x: number, m: number, c: number): { shift: Float64Array; s1: Float64Array; s2: Float64Array } {
+  const sums = exportsFor(wasm);
+  const [shift, s1, s2] = withScratch(wasm, c, null, (out) => sums.shiftedSums(x, m, c, out));
+  return { shift: shift!, s1: s1!, s2: s2! };
+}
+
+/** For [m, c] float32 values dy and x at byte offsets: s1[j] = Σ dy, s2[j] = Σ dy·(x − center[j]). */
+export function wasmGradSums(wasm: EmscriptenWasm, dy: number, x: number, center: Float64Array, m: number, c: number): { s1: Float64Array; s2: Float64Array } {
+  const sums = exportsFor(wasm);
+  const [, s1, s2] = withScratch(wasm, c, (view) => view.set(center), (out) => sums.gradSums(dy, x, m, c, out));
+  return { s1: s1!, s2: s2! };
+}
