@@ -5,7 +5,8 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../src/util/errors.js';
 import { scanImageFolder } from '../src/train/image-folder.js';
-import { writeSyntheticImageFolder } from '../src/train/synthetic.js';
+import { drawImage, writeSyntheticImageFolder } from '../src/train/synthetic.js';
+import { createRng } from '../src/util/rng.js';
 
 let tmp: string;
 beforeAll(async () => {
@@ -108,6 +109,26 @@ describe('writeSyntheticImageFolder', () => {
     // Chance is 25 %; a nearest-mean-colour classifier must stay close to it.
     expect(correct / folder.val.length).toBeLessThan(0.45);
   }, 20_000);
+
+  it('draws a brightness contrast, which a JPEG copy keeps, not a colour one', async () => {
+    // A random colour pair per image let a DenseNet learn 100 images per class by their colours, and an
+    // iso-luminant pair's stripes are what JPEG's half-resolution chroma blurs away (see contrastingLevels).
+    const size = 32;
+    const pixelRange = (pixels: Uint8Array): number => {
+      // Vertical stripes: the brightness of each column, averaged over its rows and the three channels.
+      const columns = new Array<number>(size).fill(0);
+      for (let i = 0; i < pixels.length; i++) columns[Math.floor(i / 3) % size]! += pixels[i]! / (3 * size);
+      return Math.max(...columns) - Math.min(...columns);
+    };
+    for (let seed = 0; seed < 20; seed++) {
+      const pixels = drawImage('textures', 'vstripes', size, createRng(seed));
+      const channelMeans = [0, 1, 2].map((c) => pixels.filter((_, i) => i % 3 === c).reduce((a, b) => a + b, 0) / (size * size));
+      expect(Math.max(...channelMeans) - Math.min(...channelMeans), `seed ${seed}: channel means ${channelMeans}`).toBeLessThan(6);
+      expect(pixelRange(pixels), `seed ${seed}`).toBeGreaterThan(60);
+      const jpeg = await sharp(pixels, { raw: { width: size, height: size, channels: 3 } }).jpeg({ quality: 75 }).toBuffer();
+      expect(pixelRange(new Uint8Array(await sharp(jpeg).raw().toBuffer())), `seed ${seed}, JPEG`).toBeGreaterThan(60);
+    }
+  });
 
   it('refuses a non-empty folder unless overwrite is set', async () => {
     const root = path.join(tmp, 'busy');

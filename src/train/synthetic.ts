@@ -62,8 +62,9 @@ const MAX_CLASSES = 6;
 
 /**
  * Draws a small, deterministic image-classification dataset as PNG files. Foreground and background
- * colours, positions, sizes, periods and phases are random and the background is noisy, so neither one
- * pixel nor the mean colour gives the class away: a model has to learn shape or texture.
+ * brightness (either may be the lighter), positions, sizes, periods and phases are random and every pixel
+ * carries colour noise, so neither one pixel nor the mean colour gives the class away: a model has to learn
+ * shape or texture. Why grey levels and not random colours: see `contrastingLevels`.
  */
 export async function writeSyntheticImageFolder(
   root: string,
@@ -161,40 +162,43 @@ export async function writeSyntheticImageFolder(
   return { classNames: [...kinds].sort(), trainPerClass: imagesPerClass, valPerClass, files: jobs.length };
 }
 
-type Colour = [number, number, number];
+/** The least difference between the foreground's and the background's grey level (of 255). */
+const MIN_CONTRAST = 80;
 
-function randomColour(rng: Rng): Colour {
-  return [rng.int(256), rng.int(256), rng.int(256)];
-}
-
-/** A second colour far enough from the first that the pattern is visible. */
-function contrastingColour(rng: Rng, other: Colour): Colour {
-  let best = randomColour(rng);
-  for (let attempt = 0; attempt < 16; attempt++) {
-    const c = randomColour(rng);
-    if (distance(c, other) > distance(best, other)) best = c;
-    if (distance(best, other) >= 140) break;
-  }
-  return best;
-}
-
-function distance(a: Colour, b: Colour): number {
-  return Math.hypot(a[0] - b[0], a[1] - b[1], a[2] - b[2]);
+/**
+ * Background and foreground grey levels at least MIN_CONTRAST apart, each order equally possible.
+ *
+ * Grey, not a random colour pair per image, for two measured reasons. (1) A random RGB pair is a
+ * fingerprint of the image: with 100 images per class, a DenseNet from scratch learned the 400 training images
+ * by their colours instead of the shapes (shapes task, PNG validation, no augmentation: 34% validation accuracy
+ * with random colours, 95% with grey levels, 43% with a random tint shared by both; DenseNet-121 with the
+ * small-data recipe: ~30% against 95%). (2) A contrast carried by colour alone is what JPEG stores at half
+ * resolution (4:2:0 chroma), so at 32² a JPEG validation set loses the edges and stripes its PNG training set
+ * shows (textures, random colours: 96% validation on PNG, 65% on JPEG). A brightness contrast survives JPEG,
+ * as it does in photos, where objects differ from their background in more than hue.
+ */
+function contrastingLevels(rng: Rng): [number, number] {
+  const background = rng.int(256);
+  // The levels far enough from the background: [0, background − C] and [background + C, 255].
+  const below = Math.max(0, background - MIN_CONTRAST + 1);
+  const above = Math.max(0, 256 - background - MIN_CONTRAST);
+  const k = rng.int(below + above);
+  return [background, k < below ? k : background + MIN_CONTRAST + (k - below)];
 }
 
 /** Raw RGB, row-major, size × size × 3. */
 export function drawImage(variant: SyntheticVariant, kind: string, size: number, rng: Rng): Uint8Array {
-  const background = randomColour(rng);
-  const foreground = contrastingColour(rng, background);
+  const [background, foreground] = contrastingLevels(rng);
   const noise = 12 + rng.int(24);
   const inside = variant === 'shapes' ? shapeMask(kind, size, rng) : textureMask(kind, size, rng);
   const out = new Uint8Array(size * size * 3);
   for (let y = 0; y < size; y++) {
     for (let x = 0; x < size; x++) {
-      const colour = inside(x + 0.5, y + 0.5) ? foreground : background;
+      const level = inside(x + 0.5, y + 0.5) ? foreground : background;
       const o = (y * size + x) * 3;
+      // Noise drawn per channel: the pixels are not grey, only the two levels are.
       for (let c = 0; c < 3; c++) {
-        const v = colour[c]! + rng.int(2 * noise + 1) - noise;
+        const v = level + rng.int(2 * noise + 1) - noise;
         out[o + c] = v < 0 ? 0 : v > 255 ? 255 : v;
       }
     }
