@@ -8,9 +8,12 @@
  *   npx tsx scripts/small-data-benchmark.ts [--epochs N] [--image-size S] [--batch N] [--tasks a,b,c]
  *                                           [--work DIR] [-- extra train options]
  *
- * Defaults: 15 epochs of 13 batches of 32 at 32² (195 steps; with validation about 225 step-equivalents, which at
- * ~0.9 s per DenseNet-121 wasm step should fit 300 s on a quiet 2-core machine).
+ * Defaults: 15 epochs of 13 batches of 32 at 32² (195 steps; with validation about 225 step-equivalents). On the
+ * 2-core machine while another job shared it, an epoch with its validation took about 14 s (~0.9 s per
+ * DenseNet-121 wasm step), about 210 s per task in all, so 15 epochs should fit 300 s on a quiet machine with room
+ * to spare; 20 epochs would not leave that room on a busy one.
  * Run it on a quiet machine: timings taken while other processes compete for the cores are meaningless.
+ * The tasks' images are grey-level shapes and patterns with colour noise (why not colours: src/train/synthetic.ts).
  */
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
