@@ -17,7 +17,7 @@ export interface GroupBuffers {
   control: SharedArrayBuffer;
   /** Float64 all-gather slots: 2 phases × size ranks × slotValues. */
   gather: SharedArrayBuffer;
-  /** Float32 gradient slots: size ranks × gradientValues. */
+  /** Float32 gradient slots: size ranks × gradientValues, then the sum (gradientValues). */
   gradients: SharedArrayBuffer;
   size: number;
   slotValues: number;
@@ -50,7 +50,7 @@ export function createGroupBuffers(size: number, slotValues: number, gradientVal
   return {
     control: new SharedArrayBuffer(CONTROL.length * Int32Array.BYTES_PER_ELEMENT),
     gather: new SharedArrayBuffer(2 * size * slotValues * Float64Array.BYTES_PER_ELEMENT),
-    gradients: new SharedArrayBuffer(size * gradientValues * Float32Array.BYTES_PER_ELEMENT),
+    gradients: new SharedArrayBuffer((size + 1) * gradientValues * Float32Array.BYTES_PER_ELEMENT),
     size,
     slotValues,
     gradientValues,
@@ -119,22 +119,26 @@ export class SharedGroup implements ReplicaGroup {
 
   /**
    * The sum over every rank (participating or not) of the first `n` values of its gradient slot, in rank
-   * order, accumulated in float64; every rank gets the same bits.
+   * order, accumulated in float64; every rank gets the same bits. Each rank sums one share of the values (a
+   * reduce-scatter into the shared sum), so the work is not repeated on every rank.
    */
   sumGradients(n: number): Float32Array {
     if (n > this.buffers.gradientValues) throw new Error(`sumGradients: ${n} values exceed the group's ${this.buffers.gradientValues}`);
     const stride = this.buffers.gradientValues;
-    this.barrier(CONTROL.stepArrived, CONTROL.stepGeneration, this.buffers.size, 'gradient');
-    const sum = new Float32Array(n);
     const size = this.buffers.size;
-    for (let i = 0; i < n; i++) {
+    const total = size * stride;
+    this.barrier(CONTROL.stepArrived, CONTROL.stepGeneration, size, 'gradient');
+    const share = Math.ceil(n / size);
+    const end = Math.min(n, (this.rank + 1) * share);
+    for (let i = this.rank * share; i < end; i++) {
       let acc = 0;
       for (let r = 0; r < size; r++) acc += this.gradients[r * stride + i]!;
-      sum[i] = acc;
+      this.gradients[total + i] = acc;
     }
-    // Nobody writes the next step's gradients before everyone has read these.
-    this.barrier(CONTROL.stepArrived, CONTROL.stepGeneration, this.buffers.size, 'gradient');
-    return sum;
+    // Every share is summed before anyone reads the sum; a slot is written again only after the next
+    // step's first barrier, which every rank reaches after copying the sum out.
+    this.barrier(CONTROL.stepArrived, CONTROL.stepGeneration, size, 'gradient');
+    return this.gradients.slice(total, total + n);
   }
 
   private barrier(arrivedIndex: number, generationIndex: number, count: number, what: string): void {
