@@ -6,7 +6,9 @@
  * and the validation curve; the goal is ≥ 90% within 300 s each on a quiet 2-core machine.
  *
  *   npx tsx scripts/small-data-benchmark.ts [--epochs N] [--image-size S] [--batch N] [--tasks a,b,c]
- *                                           [--work DIR] [-- extra train options]
+ *                                           [--work DIR] [--chart FILE.svg] [-- extra train options]
+ *
+ * --chart draws every task's validation curve (accuracy per epoch, the 90% goal as a line) into FILE.svg.
  *
  * Defaults: 15 epochs of 13 batches of 32 at 32² (195 steps; with validation about 225 step-equivalents). On the
  * 2-core machine while another job shared it, an epoch with its validation took about 14 s (~0.9 s per
@@ -20,6 +22,8 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { renderLineChartSvg } from '../src/charts/line-chart.js';
+import { writeFileAtomic } from '../src/util/atomic.js';
 import { writeSyntheticImageFolder, type SyntheticImageFolderOptions } from '../src/train/synthetic.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -45,6 +49,7 @@ const imageSize = option('image-size', '32');
 const batch = option('batch', '32');
 const tasks = option('tasks', Object.keys(TASKS).join(',')).split(',');
 const work = option('work', path.join(os.tmpdir(), 'small-data-benchmark'));
+const chart = option('chart', '');
 
 interface Outcome {
   task: string;
@@ -52,6 +57,7 @@ interface Outcome {
   bestEpoch: number;
   seconds: number;
   curve: string;
+  accuracies: number[];
 }
 
 async function runTask(task: string): Promise<Outcome> {
@@ -69,7 +75,8 @@ async function runTask(task: string): Promise<Outcome> {
   if (code !== 0) throw new Error(`train on ${task} exited with ${code}`);
   const result = JSON.parse(out) as { history: { epoch: number; valAccuracy: number }[]; best: { epoch: number; valAccuracy: number } };
   const curve = result.history.map((h) => (100 * h.valAccuracy).toFixed(0)).join(' ');
-  return { task, best: result.best.valAccuracy, bestEpoch: result.best.epoch, seconds, curve };
+  const accuracies = result.history.map((h) => 100 * h.valAccuracy);
+  return { task, best: result.best.valAccuracy, bestEpoch: result.best.epoch, seconds, curve, accuracies };
 }
 
 const outcomes: Outcome[] = [];
@@ -83,4 +90,16 @@ for (const task of tasks) {
 }
 const passed = outcomes.filter((o) => o.best >= 0.9 && o.seconds <= 300).length;
 process.stdout.write(`\n${passed}/${outcomes.length} tasks reach ≥ 90% within 300 s (epochs ${epochs}, image size ${imageSize}, batch ${batch}${extra.length ? `, ${extra.join(' ')}` : ''})\n`);
+if (chart) {
+  const svg = await renderLineChartSvg({
+    title: `Small-data goal: validation accuracy per epoch (DenseNet-121, ${imageSize}², batch ${batch}, wasm)`,
+    xLabel: 'epoch',
+    yLabel: 'validation accuracy (%)',
+    integerX: true,
+    rules: [{ y: 90, label: 'goal 90%' }],
+    series: outcomes.map((o) => ({ name: `${o.task} (${o.seconds.toFixed(0)} s)`, points: o.accuracies.map((y, i) => ({ x: i + 1, y })) })),
+  });
+  await writeFileAtomic(chart, svg);
+  process.stdout.write(`curves written to ${chart}\n`);
+}
 await fs.rm(work, { recursive: true, force: true }).catch(() => undefined);

@@ -75,8 +75,8 @@ export interface TrainDenseNetOptions {
   numClasses?: number;
   /**
    * Recompute during backprop instead of storing intermediates. Default: true on the wasm backend, where
-   * 'layer' recomputation trains as fast as naive with a tenth of its memory (DenseNet-121, 112², batch 8:
-   * 1,976 vs 1,986 ms/step on 2 cores); false elsewhere (torchvision's default). A given
+   * 'layer' recomputation trains faster than naive with a tenth of its memory (DenseNet-121, 112², batch 8:
+   * 1,744 vs 2,057 ms/step on 2 cores); false elsewhere (torchvision's default). A given
    * LayersModel or pretrained tfjs model keeps its own mode unless this is set. A run resumes bit-exactly
    * only in the mode it started in.
    */
