@@ -76,7 +76,7 @@ function valuesInPlace(t: tf.Tensor): Float32Array | null {
   if (tf.getBackend() === 'wasm') {
     const wasm = backend as WasmBackendLike;
     const data = wasm.dataIdMap.get(t.dataId as object);
-    return data ? new Float32Array(wasm.wasm.HEAPU8.buffer, data.memoryOffset, t.size) : null;
+    return data ? new Float32Array(wasm.wasm.HEAPU8.buffer, data.memoryOffset >>> 0, t.size) : null;
   }
   const values = (backend as CpuBackendLike).data.get(t.dataId as object)?.values;
   if (!(values instanceof Float32Array) || values.length < t.size) return null;
@@ -88,7 +88,7 @@ function onWasmHeap(t: tf.Tensor): { wasm: EmscriptenWasm; offset: number } | nu
   if (tf.getBackend() !== 'wasm' || t.dtype !== 'float32') return null;
   const backend = tf.backend() as unknown as WasmBackendLike;
   const data = backend.dataIdMap.get(t.dataId as object);
-  return data ? { wasm: backend.wasm, offset: data.memoryOffset } : null;
+  return data ? { wasm: backend.wasm, offset: data.memoryOffset >>> 0 } : null;
 }
 
 /** shiftedSums of a tensor's values: our wasm module on the wasm heap, else JavaScript over valuesOf. */

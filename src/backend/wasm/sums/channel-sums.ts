@@ -47,8 +47,9 @@ function exportsFor(wasm: EmscriptenWasm): ChannelSumsExports {
 
 /** Runs `fn` with 3·c float64 of scratch memory on the wasm heap and returns its three thirds, copied. */
 function withScratch(wasm: EmscriptenWasm, c: number, fill: ((view: Float64Array) => void) | null, fn: (pointer: number) => void): Float64Array[] {
-  const pointer = wasm._malloc(24 * c);
-  if (pointer === 0) throw new Error('channel sums: out of wasm memory for the scratch buffer');
+  // Emscripten returns addresses as signed 32-bit numbers: those above 2 GiB come back negative.
+  const pointer = wasm._malloc(24 * c) >>> 0;
+  if (pointer === 0) throw new Error('channel sums: out of memory on the wasm heap for 24·C bytes of scratch');
   try {
     if (fill) fill(new Float64Array(wasm.asm.memory.buffer, pointer, 3 * c));
     fn(pointer);
