@@ -35,8 +35,9 @@ export interface BenchResult {
   /** Data-parallel workers. With more than one, the tensor figures are one worker's: a replica and the largest shard. */
   workers: number;
   /**
-   * The whole machine's: every worker's peak (replica and shard) and the model of record in the main thread,
-   * or, on a computing backend with workers, every worker's backend plus this process's; = peakBytes with one.
+   * The whole machine's. On meta: every worker's peak (replica and shard) and the main thread's model of
+   * record (= peakBytes with one worker). On a computing backend: what the backends hold, every worker's and
+   * this process's (= backendPeakBytes with one worker).
    */
   totalPeakBytes: number | null;
   /** Peak bytes of distinct tensor buffers during the step, above the baseline. */
@@ -122,7 +123,8 @@ export async function runBenchConfig(config: BenchConfig): Promise<BenchResult> 
       mode: config.mode,
       batch: config.batch,
       workers,
-      totalPeakBytes: workers * m.peakBytes + record,
+      // On a computing backend the whole machine's figure is what the backend holds, as in the rows with workers.
+      totalPeakBytes: meta ? workers * m.peakBytes + record : m.backendPeakBytes,
       stepPeakBytes: m.stepPeakBytes,
       baselineBytes: m.baselineBytes,
       peakBytes: m.peakBytes,
