@@ -15,8 +15,7 @@ import type { BenchMode } from './config.js';
 import { trainingStepFlops } from './flops.js';
 import { measureTrainingStep } from '../memory/measure.js';
 import { measurePooledSteps } from './pooled-step.js';
-import { PARALLEL_BACKENDS } from '../parallel/workers.js';
-import { UsageError } from '../util/errors.js';
+import { checkWorkersBackend } from '../parallel/workers.js';
 
 export interface BenchConfig {
   model: DenseNetVariant;
@@ -229,9 +228,7 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<BenchRepo
   const numClasses = options.numClasses ?? 4;
   const backend = await initBackend(options.backend);
   const isolate = options.isolate ?? !backend.startsWith('meta');
-  if ((options.workers ?? []).some((w) => w > 1) && !backend.startsWith('meta') && !PARALLEL_BACKENDS.includes(backend)) {
-    throw new UsageError(`workers above 1 need the ${PARALLEL_BACKENDS.join(' or ')} backend (or meta, for memory); the backend is ${backend}`);
-  }
+  checkWorkersBackend(Math.max(1, ...(options.workers ?? [])), backend);
   const workerCounts = options.workers ?? [1];
   const configs: BenchConfig[] = options.modes.flatMap((mode) =>
     options.batches.flatMap((batch) => workerCounts.map((workers) => ({ model: options.model, mode, batch, imageSize: options.imageSize, numClasses, steps, workers }))),

@@ -41,6 +41,13 @@ function parseFault(spec: string | undefined): { kind: 'exit' | 'throw'; rank: n
   return match ? { kind: match[1] as 'exit' | 'throw', rank: Number(match[2]), step: Number(match[3]) } : null;
 }
 
+/** Ends or fails this worker if an injected fault is due in the current step. */
+function strikeFault(): void {
+  if (!fault || fault.rank !== data.rank || fault.step !== steps - 1) return;
+  if (fault.kind === 'exit') process.exit(1);
+  throw new Error(`injected fault in worker ${data.rank} at step ${fault.step}`);
+}
+
 async function init(request: InitRequest): Promise<void> {
   await initBackend(data.backend as BackendName);
   const model = await tf.loadLayersModel(tf.io.fromMemory(request.artifacts));
@@ -57,10 +64,7 @@ async function init(request: InitRequest): Promise<void> {
   // The faulty step's first synchronization is where an injected fault strikes: mid-step, others waiting.
   setReplicaGroup({
     allGather: (values) => {
-      if (fault && fault.rank === data.rank && fault.step === steps - 1) {
-        if (fault.kind === 'exit') process.exit(1);
-        throw new Error(`injected fault in worker ${data.rank} at step ${fault.step}`);
-      }
+      strikeFault();
       return group.allGather(values);
     },
   });
@@ -89,9 +93,9 @@ function step(request: StepRequest): { loss: number; correct: number } {
     } finally {
       tf.dispose([xs, ys]);
     }
-  } else if (fault && fault.rank === data.rank && fault.step === steps - 1) {
-    if (fault.kind === 'exit') process.exit(1);
-    throw new Error(`injected fault in worker ${data.rank} at step ${fault.step}`);
+  } else {
+    // A worker without samples never synchronizes a batch norm: its fault strikes here.
+    strikeFault();
   }
   // One flat vector in this worker's shared slot: every trained variable's gradient (zeros where this shard
   // has none), then one presence flag per variable, so a variable no replica has a gradient for is left alone,

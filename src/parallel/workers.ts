@@ -25,6 +25,16 @@ export function resolveWorkers(requested: WorkersOption | undefined, backend: st
   return requested;
 }
 
+/**
+ * Refuses more than one worker on a backend that cannot run them (the benchmarks: meta measures workers'
+ * memory exactly, wasm and cpu run them).
+ */
+export function checkWorkersBackend(workers: number, backend: string): void {
+  if (workers > 1 && !backend.startsWith('meta') && !PARALLEL_BACKENDS.includes(backend)) {
+    throw new UsageError(`workers above 1 need the ${PARALLEL_BACKENDS.join(' or ')} backend (or meta, for memory); the backend is ${backend}`);
+  }
+}
+
 /** Checks the option's form: an integer ≥ 1 or 'auto'. */
 export function checkWorkers(name: string, value: unknown): WorkersOption | undefined {
   if (value === undefined || value === 'auto') return value;

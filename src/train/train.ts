@@ -128,9 +128,10 @@ export async function trainDenseNet(options: TrainDenseNetOptions): Promise<Trai
       logger.info(`resuming ${outDir} after epoch ${startEpoch} of ${settings.epochs}`);
     }
     const classifier = trainableVariables(classifierOf(model));
-    const features = trainableVariables(model).filter((v) => !classifier.includes(v));
+    const variables = trainableVariables(model);
+    const features = variables.filter((v) => !classifier.includes(v));
     if (workers > 1) {
-      const indices = classifier.map((v) => trainableVariables(model).indexOf(v));
+      const indices = classifier.map((v) => variables.indexOf(v));
       pool = await WorkerPool.start({ workers, model, optimizer: optimizer.settings, optimizerState: snapshot ? optimizer : undefined, classifier: indices });
       logger.info(`data-parallel: ${workers} workers on ${tf.getBackend()}, batch ${settings.batchSize} split into shards of ${Math.ceil(settings.batchSize / workers)} or fewer, batch norm synchronized`);
     }

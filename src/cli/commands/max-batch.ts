@@ -6,7 +6,7 @@ import { findMaxBatch } from '../../bench/max-batch.js';
 import { BUILDERS } from '../../layers/densenet.js';
 import { planMemory } from '../../memory/plan.js';
 import { MIN_IMAGE_SIZE, VARIANT_NAMES, type DenseNetVariant } from '../../layers/config.js';
-import { PARALLEL_BACKENDS } from '../../parallel/workers.js';
+import { checkWorkersBackend } from '../../parallel/workers.js';
 import { UsageError } from '../../util/errors.js';
 import { choice, integer, parseBytes, parseCommandArgs } from '../args.js';
 import { formatBytes, table } from '../format.js';
@@ -57,9 +57,7 @@ export async function maxBatchCommand(argv: string[], io: CommandIO): Promise<vo
   const workers = integer(values.workers, 'workers', { fallback: 1 });
   if (workers > 1 && modeGroup === 'auto') throw new UsageError('--mode auto plans one process; with --workers, give the modes to compare');
   const backend = await initBackend(backendName, { logger: io.logger });
-  if (workers > 1 && !backend.startsWith('meta') && !PARALLEL_BACKENDS.includes(backend)) {
-    throw new UsageError(`--workers above 1 needs the ${PARALLEL_BACKENDS.join(' or ')} backend (or meta), got ${backend}`);
-  }
+  checkWorkersBackend(workers, backend);
   const isolate = !backend.startsWith('meta');
   const progress = createProgress(!values.json);
   const results: Array<{ mode: string; maxBatch: number; peakBytes: number | null; probes: unknown[]; plan?: string[] }> = [];
