@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend/index.js';
-import { setChannelSumsPath, type ChannelSumsPath } from '../src/checkpoint/channel-sums.js';
+import { setChannelSumsPath, type ChannelSumsPath } from '../src/norm/channel-sums.js';
 import type { MemoryMode } from '../src/layers/config.js';
 import { densenet121 } from '../src/layers/index.js';
 import { trainStep } from '../src/step/step.js';

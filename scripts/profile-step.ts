@@ -7,7 +7,7 @@
  *                                   [--image-size 112] [--batch 8]
  *
  * Conv2DBackpropFilter over a [1, 1, K, M] input is a 1×1 weight gradient routed through the filter gradient
- * (src/checkpoint/matmul.ts).
+ * (src/ops/matmul.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendName } from '../src/backend/index.js';

@@ -17,7 +17,7 @@ const SRC = path.join(ROOT, 'src');
  * Every top-level folder of src/, lowest first: a module may import from its own folder and from folders
  * listed before it, never after (README, "Architecture"). `index` is the main entry, src/index.ts.
  */
-const LAYERS = ['util', 'io', 'backend', 'checkpoint', 'layers', 'step', 'memory', 'parallel', 'charts', 'weights', 'train', 'bench', 'cli', 'index'];
+const LAYERS = ['util', 'io', 'backend', 'ops', 'norm', 'recompute', 'layers', 'step', 'memory', 'parallel', 'charts', 'weights', 'data', 'train', 'bench', 'cli', 'index'];
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {

@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeSyntheticImageFolder } from '../src/train/synthetic.js';
+import { writeSyntheticImageFolder } from '../src/data/synthetic.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend/index.js';
 import { fileSystemHandler } from '../src/io/file-system.js';
 import { createDenseNet, memoryModeOfModel, type CreateDenseNetOptions } from '../src/layers/densenet.js';
-import { writeSyntheticImageFolder } from '../src/train/synthetic.js';
+import { writeSyntheticImageFolder } from '../src/data/synthetic.js';
 import { learningRateAt } from '../src/train/schedule.js';
 import { TrainingOptimizer } from '../src/step/optimizers.js';
 import { trainDenseNet, TrainingDivergedError, type BatchMetrics, type TrainDenseNetOptions } from '../src/train/index.js';

@@ -4,8 +4,8 @@
  * The block owns its DenseLayers' weights, named `<block>/denselayer<i>/...`.
  */
 import * as tf from '@tensorflow/tfjs';
-import { denseBlockRecomputeOp } from '../checkpoint/block-op.js';
-import { denseBlockOp } from '../checkpoint/dense-ops.js';
+import { denseBlockRecomputeOp } from '../recompute/block-op.js';
+import { denseBlockOp } from '../recompute/dense-ops.js';
 import { validateDropRate, type RecomputeMode } from './config.js';
 import { integer } from '../util/validate.js';
 import { DenseLayer } from './dense-layer.js';

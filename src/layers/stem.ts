@@ -3,9 +3,8 @@
  * `conv0`/`norm0`/`relu0`/`pool0`. Explicit padding: tfjs's 'same' pads asymmetrically on even sizes.
  */
 import * as tf from '@tensorflow/tfjs';
-import { inferenceBnRelu, naiveBnRelu } from '../checkpoint/batch-norm.js';
-import { stemTailRecomputeOp } from '../checkpoint/block-op.js';
-import { stemPool, stemTailOp, STEM_POOL } from '../checkpoint/stage-ops.js';
+import { inferenceBnRelu, naiveBnRelu } from '../norm/batch-norm.js';
+import { stemPool, stemTailOp, stemTailRecomputeOp, STEM_POOL } from '../recompute/stem-ops.js';
 import { integer } from '../util/validate.js';
 import { kaimingNormal, seedFor } from './initializers.js';
 import { MemoryModeLayer, singleInput, singleShape, type Kwargs, type LayerArgs, type MemoryModeArgs, type Shape } from './memory-mode-layer.js';

@@ -3,9 +3,9 @@
  * (torchvision's `_Transition`).
  */
 import * as tf from '@tensorflow/tfjs';
-import { inferenceBnRelu, naiveBnRelu } from '../checkpoint/batch-norm.js';
-import { conv1x1 } from '../checkpoint/dense-ops.js';
-import { transitionOp, transitionPool } from '../checkpoint/stage-ops.js';
+import { inferenceBnRelu, naiveBnRelu } from '../norm/batch-norm.js';
+import { conv1x1 } from '../recompute/dense-ops.js';
+import { transitionOp, transitionPool } from '../recompute/stage-ops.js';
 import { integer } from '../util/validate.js';
 import { kaimingNormal, seedFor } from './initializers.js';
 import { MemoryModeLayer, singleInput, singleShape, type Kwargs, type LayerArgs, type MemoryModeArgs, type Shape } from './memory-mode-layer.js';

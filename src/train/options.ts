@@ -10,7 +10,7 @@ import { UsageError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { boolean, byteSize, describe, finiteNumber, integer, knownKeys, logger as validateLogger, nonEmptyString, oneOf, plainObject } from '../util/validate.js';
 import { checkWorkers, type WorkersOption } from '../parallel/workers.js';
-import { AUGMENTS, type Augment } from './data.js';
+import { AUGMENTS, type Augment } from '../data/dataset.js';
 import { OPTIMIZER_NAMES, type OptimizerName } from '../step/optimizers.js';
 import { SCHEDULE_NAMES, type ScheduleName } from './schedule.js';
 import type { TrainBatch, TrainCallbacks, TrainDatasets, TrainDenseNetOptions } from './types.js';

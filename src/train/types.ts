@@ -4,7 +4,7 @@ import type * as tfd from '@tensorflow/tfjs-data';
 import type { DenseNetVariant, RecomputeMode } from '../layers/config.js';
 import type { CreateDenseNetOptions } from '../layers/densenet.js';
 import type { Logger } from '../util/logger.js';
-import type { Augment } from './data.js';
+import type { Augment } from '../data/dataset.js';
 import type { OptimizerName } from '../step/optimizers.js';
 import type { ScheduleName } from './schedule.js';
 

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { COMPUTING_BACKENDS, initBackend, type BackendName } from '../../backend/index.js';
 import { fileSystemHandler } from '../../io/file-system.js';
 import { MIN_IMAGE_SIZE } from '../../layers/config.js';
-import { imageFolderDataset } from '../../train/data.js';
+import { imageFolderDataset } from '../../data/dataset.js';
 import { UsageError } from '../../util/errors.js';
 import { silentLogger } from '../../util/logger.js';
 import { choice, integer, parseCommandArgs } from '../args.js';

@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import { COMPUTING_BACKENDS, initBackend, type BackendName } from '../../backend/index.js';
 import { MIN_IMAGE_SIZE, RECOMPUTE_MODES, VARIANT_NAMES, type DenseNetVariant, type RecomputeMode } from '../../layers/config.js';
 import type { CreateDenseNetOptions } from '../../layers/densenet.js';
-import { AUGMENTS, type Augment } from '../../train/data.js';
+import { AUGMENTS, type Augment } from '../../data/dataset.js';
 import { OPTIMIZER_NAMES, type OptimizerName } from '../../step/optimizers.js';
 import { SCHEDULE_NAMES, type ScheduleName } from '../../train/schedule.js';
 import { SMALL_DATA_DEFAULTS, SMALL_DATA_IMAGES } from '../../train/recipe.js';
