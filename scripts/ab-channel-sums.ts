@@ -37,7 +37,7 @@ const paths: { label: string; path: ChannelSumsPath | undefined }[] = [
 ];
 console.log(`DenseNet-121, ${size}², batch ${batch}, wasm; ${steps} alternating steps per path after one warm-up each`);
 for (const mode of modes) {
-  const model = densenet121({ numClasses: 4, memoryEfficient: mode !== 'naive', recompute: mode === 'bottleneck' ? 'bottleneck' : 'layer', inputShape: [size, size, 3] });
+  const model = densenet121({ numClasses: 4, memoryMode: mode, inputShape: [size, size, 3] });
   const optimizer = tf.train.momentum(0.001, 0.9);
   const times: number[][] = paths.map(() => []);
   for (let round = -1; round < steps; round++) {

@@ -7,10 +7,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { explainOutOfMemory } from '../backend/out-of-memory.js';
+import { explainOutOfMemory } from '../memory/out-of-memory-advice.js';
+import { backendTraits } from '../backend/traits.js';
 import { initBackend, type BackendName } from '../backend/index.js';
 import { BUILDERS } from '../layers/densenet.js';
-import { memoryModeOptions, VARIANTS, type DenseNetVariant } from '../layers/config.js';
+import { VARIANTS, type DenseNetVariant } from '../layers/config.js';
 import type { BenchMode } from './config.js';
 import { trainingStepFlops } from './flops.js';
 import { measureTrainingStep } from '../memory/measure.js';
@@ -86,12 +87,11 @@ export interface BenchmarkOptions {
 /** Runs one configuration in this process on the current backend. */
 export async function runBenchConfig(config: BenchConfig): Promise<BenchResult> {
   const workers = config.workers ?? 1;
-  const modeOptions = memoryModeOptions(config.mode);
-  const model = BUILDERS[config.model]({ numClasses: config.numClasses, inputShape: [config.imageSize, config.imageSize, 3], ...modeOptions, seed: 1 });
+  const model = BUILDERS[config.model]({ numClasses: config.numClasses, inputShape: [config.imageSize, config.imageSize, 3], memoryMode: config.mode, seed: 1 });
   let failed = false;
   try {
     const flops = trainingStepFlops({ ...VARIANTS[config.model], bnSize: 4, numClasses: config.numClasses }, config.imageSize, config.batch);
-    const meta = tf.getBackend().startsWith('meta');
+    const meta = !backendTraits().computes;
     const timing = (ms: number | null) => ({
       msPerStep: ms,
       imagesPerSecond: ms === null ? null : (config.batch * 1000) / ms,
@@ -133,7 +133,7 @@ export async function runBenchConfig(config: BenchConfig): Promise<BenchResult> 
     };
   } catch (error) {
     failed = true;
-    throw explainOutOfMemory(error, { backend: tf.getBackend(), model: config.model, batchSize: config.batch, memoryEfficient: modeOptions.memoryEfficient });
+    throw explainOutOfMemory(error, { backend: tf.getBackend(), model: config.model, batchSize: config.batch, memoryMode: config.mode });
   } finally {
     // After a wasm out-of-memory the heap may be corrupt and dispose fail too: the first error is the one to report.
     try {
@@ -227,7 +227,7 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<BenchRepo
   const steps = options.steps ?? 1;
   const numClasses = options.numClasses ?? 4;
   const backend = await initBackend(options.backend);
-  const isolate = options.isolate ?? !backend.startsWith('meta');
+  const isolate = options.isolate ?? backendTraits(backend).computes;
   checkWorkersBackend(Math.max(1, ...(options.workers ?? [])), backend);
   const workerCounts = options.workers ?? [1];
   const configs: BenchConfig[] = options.modes.flatMap((mode) =>

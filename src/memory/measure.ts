@@ -7,6 +7,7 @@
  *   tape's saved clones of a buffer count again.
  */
 import * as tf from '@tensorflow/tfjs';
+import { backendTraits } from '../backend/traits.js';
 import { trainableVariables, trainStep } from '../step/step.js';
 import { backendPeakBytes } from './backend-memory.js';
 import { inputImageSize } from '../layers/densenet.js';
@@ -62,7 +63,7 @@ export interface StepMeasurement extends MemoryPeak {
 
 /** Waits for the step's results where the backend computes (meta has nothing to wait for). */
 async function settle(loss: tf.Tensor): Promise<void> {
-  if (!tf.getBackend().startsWith('meta')) await loss.data();
+  if (backendTraits().computes) await loss.data();
 }
 
 export async function measureTrainingStep(options: MeasureTrainingStepOptions): Promise<StepMeasurement> {
@@ -77,7 +78,7 @@ export async function measureTrainingStep(options: MeasureTrainingStepOptions): 
 
   const shape = [batchSize, imageSize, imageSize, 3];
   // A shape-only backend gets a kernel-made batch: random ops fill a JavaScript array first.
-  const xs = tf.getBackend().startsWith('meta') ? tf.fill(shape, 0) : tf.randomNormal(shape, 0, 1, 'float32', options.seed);
+  const xs = !backendTraits().computes ? tf.fill(shape, 0) : tf.randomNormal(shape, 0, 1, 'float32', options.seed);
   const ys = tf.tidy(() => tf.oneHot(tf.randomUniform([batchSize], 0, numClasses, 'int32', options.seed), numClasses));
   const runStep = async () => {
     const loss = trainStep(model, optimizer, xs, ys, variables);

@@ -5,7 +5,7 @@
  */
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { explainOutOfMemory } from '../backend/out-of-memory.js';
+import { explainOutOfMemory, type OutOfMemoryContext } from '../memory/out-of-memory-advice.js';
 import { applyMemoryBudget } from '../memory/plan.js';
 import { fileSystemHandler } from '../io/file-system.js';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -17,7 +17,7 @@ import { evaluate } from './evaluate.js';
 import { localSteps, poolSteps, trainEpoch } from './loop.js';
 import { WorkerPool } from '../parallel/pool.js';
 import { resolveWorkers } from '../parallel/workers.js';
-import { buildModel, classifierOf, defaultMemoryEfficient } from './model-setup.js';
+import { buildModel, classifierOf, defaultMemoryMode } from './model-setup.js';
 import { trainableVariables } from '../step/step.js';
 import { checkOptions, type Checked, type RunSettings } from './options.js';
 import { TrainingOptimizer } from '../step/optimizers.js';
@@ -44,7 +44,7 @@ async function planToBudget(model: tf.LayersModel, settings: RunSettings, worker
 }
 
 /** Runs `fn`, turning an out-of-memory failure into explainOutOfMemory's message. */
-async function explainingOom<T>(fn: () => Promise<T>, context: { model: string; batchSize: number; memoryEfficient: boolean }): Promise<T> {
+async function explainingOom<T>(fn: () => Promise<T>, context: Omit<OutOfMemoryContext, 'backend'>): Promise<T> {
   try {
     return await fn();
   } catch (error) {
@@ -99,8 +99,8 @@ export async function trainDenseNet(options: TrainDenseNetOptions): Promise<Trai
   const { checked, snapshot, settings, data } = await prepare(options);
   const baseLogger = checked.logger;
   await tf.ready();
-  const memoryEfficient = checked.memoryEfficient ?? defaultMemoryEfficient();
-  const oomContext = { model: settings.model.startsWith('config:') ? 'a DenseNet' : settings.model, batchSize: settings.batchSize, memoryEfficient };
+  const memoryMode = checked.memoryMode ?? defaultMemoryMode();
+  const oomContext = { model: settings.model.startsWith('config:') ? 'a DenseNet' : settings.model, batchSize: settings.batchSize, memoryMode };
   const workers = resolveWorkers(checked.workers, tf.getBackend());
   const model = await explainingOom(() => buildModel(checked, settings, data, baseLogger, snapshot), oomContext);
   if (settings.memoryBudget !== null) await planToBudget(model, settings, workers, baseLogger);
