@@ -7,6 +7,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { describeOptimizer, MEASURING_OPTIMIZER } from '../step/step.js';
+import type { OptimizerSettings } from '../step/optimizers.js';
 import { explainOutOfMemory } from '../memory/out-of-memory-advice.js';
 import { backendTraits } from '../backend/traits.js';
 import { initBackend, type BackendName } from '../backend/index.js';
@@ -27,6 +29,8 @@ export interface BenchConfig {
   steps: number;
   /** Data-parallel workers (each a replica and a shard of the batch); 1: this process alone. Default 1. */
   workers?: number;
+  /** The step's optimizer, the same in every row. Default: MEASURING_OPTIMIZER (SGD, Nesterov momentum 0.9). */
+  optimizer?: OptimizerSettings;
 }
 
 export interface BenchResult {
@@ -63,6 +67,8 @@ export interface BenchReport {
   backend: string;
   numClasses: number;
   steps: number;
+  /** The one training step every row runs: its optimizer, e.g. "SGD (Nesterov momentum 0.9)". */
+  optimizer: string;
   results: BenchResult[];
 }
 
@@ -87,6 +93,7 @@ export interface BenchmarkOptions {
 /** Runs one configuration in this process on the current backend. */
 export async function runBenchConfig(config: BenchConfig): Promise<BenchResult> {
   const workers = config.workers ?? 1;
+  const optimizer = config.optimizer ?? MEASURING_OPTIMIZER;
   const model = BUILDERS[config.model]({ numClasses: config.numClasses, inputShape: [config.imageSize, config.imageSize, 3], memoryMode: config.mode, seed: 1 });
   let failed = false;
   try {
@@ -98,7 +105,7 @@ export async function runBenchConfig(config: BenchConfig): Promise<BenchResult> 
       effectiveGflops: ms === null ? null : flops / (ms * 1e6),
     });
     if (workers > 1 && !meta) {
-      const pooled = await measurePooledSteps(model, { batchSize: config.batch, workers, steps: config.steps, seed: 1 });
+      const pooled = await measurePooledSteps(model, { batchSize: config.batch, workers, steps: config.steps, seed: 1, optimizer });
       const heaps = [...pooled.workerBackendBytes, pooled.mainBackendBytes];
       return {
         mode: config.mode,
@@ -115,7 +122,7 @@ export async function runBenchConfig(config: BenchConfig): Promise<BenchResult> 
     }
     // One worker's step: a replica and the largest shard (the whole batch without workers).
     const shard = Math.ceil(config.batch / workers);
-    const m = await measureTrainingStep({ model, batchSize: shard, steps: config.steps, seed: 1 });
+    const m = await measureTrainingStep({ model, batchSize: shard, steps: config.steps, seed: 1, optimizer });
     // With workers the main thread also keeps the model of record: its weights and, for snapshots, the optimizer state.
     const record = workers > 1 ? modelOfRecordBytes(model) : 0;
     return {
@@ -240,5 +247,5 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<BenchRepo
     results.push(result);
     options.onResult?.(result, index + 1, configs.length);
   }
-  return { model: options.model, imageSize: options.imageSize, backend, numClasses, steps, results };
+  return { model: options.model, imageSize: options.imageSize, backend, numClasses, steps, optimizer: describeOptimizer(MEASURING_OPTIMIZER), results };
 }

@@ -14,6 +14,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../backend/index.js';
 import { measureTrainingStep } from './measure.js';
+import type { OptimizerSettings } from '../step/optimizers.js';
 import { backendTraits, type BackendTraits } from '../backend/traits.js';
 import { inputImageSize } from '../layers/densenet.js';
 import { LEANEST_MODE, MEMORY_MODES, type MemoryMode } from '../layers/memory-modes.js';
@@ -33,8 +34,8 @@ export interface PlanMemoryOptions {
   budget: number | string;
   /** Classes of the labels; default: the model's output width. */
   numClasses?: number;
-  /** Makes the optimizer whose state counts in the step (default: SGD with momentum, one state per weight). */
-  createOptimizer?: () => tf.Optimizer;
+  /** The optimizer whose state counts in the step (default: MEASURING_OPTIMIZER, SGD: one state per weight; Adam keeps two). */
+  optimizer?: OptimizerSettings;
   /** Backend whose costs rank the plans; default: the current backend. */
   costBackend?: string;
   /** Switch the model's layers to the plan (default true). */
@@ -139,13 +140,8 @@ export async function planMemory(options: PlanMemoryOptions): Promise<MemoryPlan
     const shadow = await tf.models.modelFromJSON({ modelTopology: topology } as tf.io.ModelJSON);
     const measure = async (plan: MemoryMode[]) => {
       setMemoryMode(shadow, plan);
-      const optimizer = options.createOptimizer?.();
-      try {
-        const m = await measureTrainingStep({ model: shadow, batchSize, imageSize, numClasses, optimizer, seed: 1 });
-        return { wholeStep: m.peakBytes, baseline: m.baselineBytes, stepPeak: m.stepPeakBytes };
-      } finally {
-        optimizer?.dispose();
-      }
+      const m = await measureTrainingStep({ model: shadow, batchSize, imageSize, numClasses, optimizer: options.optimizer, seed: 1 });
+      return { wholeStep: m.peakBytes, baseline: m.baselineBytes, stepPeak: m.stepPeakBytes };
     };
     try {
       const leanest = new Array<MemoryMode>(blockCount).fill(LEANEST_MODE);
@@ -211,7 +207,7 @@ export interface ApplyMemoryBudgetOptions {
   imageSize?: number;
   budget: number | string;
   numClasses?: number;
-  createOptimizer?: () => tf.Optimizer;
+  optimizer?: OptimizerSettings;
   logger?: Logger;
 }
 

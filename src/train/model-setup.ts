@@ -11,6 +11,7 @@ import { BASELINE_MODE, DEFAULT_RECOMPUTING_MODE, type MemoryMode } from '../lay
 import { setMemoryMode } from '../layers/model-modes.js';
 import { backendTraits } from '../backend/traits.js';
 import { linearUniform, seedFor } from '../layers/initializers.js';
+import { classifierOf } from '../step/step.js';
 import { UsageError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { parseSafetensors } from '../weights/safetensors.js';
@@ -35,14 +36,6 @@ export async function loadTfjsModel(dir: string, imageSize: number | null): Prom
     }
   }
   return tf.loadLayersModel(tf.io.fromMemory(artifacts));
-}
-
-export function classifierOf(model: tf.LayersModel): tf.layers.Layer {
-  const last = model.layers[model.layers.length - 1];
-  if (!last || last.getClassName() !== 'Dense') {
-    throw new UsageError(`model '${model.name}' must end in a Dense classifier layer to be trained here; its last layer is ${last?.getClassName() ?? 'missing'}`);
-  }
-  return last;
 }
 
 function outputWidth(model: tf.LayersModel): number {

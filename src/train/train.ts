@@ -17,8 +17,8 @@ import { evaluate } from './evaluate.js';
 import { localSteps, poolSteps, trainEpoch } from './loop.js';
 import { WorkerPool } from '../parallel/pool.js';
 import { resolveWorkers } from '../parallel/workers.js';
-import { buildModel, classifierOf, defaultMemoryMode } from './model-setup.js';
-import { trainableVariables } from '../step/step.js';
+import { buildModel, defaultMemoryMode } from './model-setup.js';
+import { classifierIndices, paramGroups } from '../step/step.js';
 import { checkOptions, type Checked, type RunSettings } from './options.js';
 import { TrainingOptimizer } from '../step/optimizers.js';
 import { createTrainingProgress } from './progress.js';
@@ -34,13 +34,13 @@ import type { BestEpoch, EpochMetrics, TrainDenseNetOptions, TrainResult } from 
  * workers, each holds a replica and the largest shard, within an equal share of the budget.
  */
 async function planToBudget(model: tf.LayersModel, settings: RunSettings, workers: number, logger: Logger): Promise<void> {
-  const { imageSize, numClasses, lr, momentum } = settings;
-  // The plan counts the optimizer's state in the whole step: the same kind of state as training's.
-  const createOptimizer = () => (settings.optimizer === 'adam' ? tf.train.adam(lr) : tf.train.momentum(lr, momentum, true));
+  const { imageSize, numClasses, lr, momentum, weightDecay } = settings;
+  // The plan counts the optimizer's state in the whole step: training's own optimizer.
+  const optimizer = { name: settings.optimizer, lr, momentum, weightDecay };
   const batchSize = Math.ceil(settings.batchSize / workers);
   const budget = Math.floor(settings.memoryBudget! / workers);
   if (workers > 1) logger.info(`memory budget: ${workers} workers, each a replica and ${batchSize} images within ${budget} bytes`);
-  await applyMemoryBudget(model, { batchSize, imageSize, numClasses, budget, createOptimizer, logger });
+  await applyMemoryBudget(model, { batchSize, imageSize, numClasses, budget, optimizer, logger });
 }
 
 /** Runs `fn`, turning an out-of-memory failure into explainOutOfMemory's message. */
@@ -127,12 +127,9 @@ export async function trainDenseNet(options: TrainDenseNetOptions): Promise<Trai
       await restoreRun(snapshot, model, optimizer);
       logger.info(`resuming ${outDir} after epoch ${startEpoch} of ${settings.epochs}`);
     }
-    const classifier = trainableVariables(classifierOf(model));
-    const variables = trainableVariables(model);
-    const features = variables.filter((v) => !classifier.includes(v));
+    const { features, classifier } = paramGroups(model);
     if (workers > 1) {
-      const indices = classifier.map((v) => variables.indexOf(v));
-      pool = await WorkerPool.start({ workers, model, optimizer: optimizer.settings, optimizerState: snapshot ? optimizer : undefined, classifier: indices });
+      pool = await WorkerPool.start({ workers, model, optimizer: optimizer.settings, optimizerState: snapshot ? optimizer : undefined, classifier: classifierIndices(model) });
       logger.info(`data-parallel: ${workers} workers on ${tf.getBackend()}, batch ${settings.batchSize} split into shards of ${Math.ceil(settings.batchSize / workers)} or fewer, batch norm synchronized`);
     }
     const runStep = pool ? poolSteps(pool) : localSteps(model, optimizer);

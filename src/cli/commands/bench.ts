@@ -15,7 +15,7 @@ import { formatBytes, formatMiB, formatNumber, table } from '../format.js';
 import { createProgress } from '../progress.js';
 
 export const BENCH_HELP = `Usage: efficient-densenet bench [options]
-Memory and time of one training step (SGD momentum, random data) per memory mode and batch size.
+Memory and time of one training step (SGD with Nesterov momentum, random data) per memory mode and batch size.
   --model NAME        densenet121 | densenet161 | densenet169 | densenet201 (default densenet201)
   --batch N[,N…]      batch sizes (default 16,32,64)
   --image-size S      square input size ≥ ${MIN_IMAGE_SIZE} (default 224)
@@ -180,7 +180,7 @@ export function formatReport(report: BenchReport, pytorch?: PyTorchColumn): stri
   });
   const failures = report.results.filter((r) => r.error);
   const lines = [
-    `${report.model}, ${report.imageSize}×${report.imageSize}, ${report.numClasses} classes, backend ${report.backend}: one training step (SGD momentum)`,
+    `${report.model}, ${report.imageSize}×${report.imageSize}, ${report.numClasses} classes, backend ${report.backend}: one training step (${report.optimizer})`,
     '',
     table(header, rows),
     '',
