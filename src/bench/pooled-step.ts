@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { inputImageSize } from '../layers/densenet.js';
-import { median } from '../memory/measure.js';
+import { median } from '../util/stats.js';
 import { backendPeakBytes } from '../memory/backend-memory.js';
 import { WorkerPool } from '../parallel/pool.js';
 import { classifierIndices } from '../step/step.js';

@@ -15,6 +15,7 @@ import { inputImageSize } from '../layers/densenet.js';
 import { BufferTracker, distinctBufferBytes } from './buffer-tracker.js';
 import { UsageError } from '../util/errors.js';
 import { integer } from '../util/validate.js';
+import { median } from '../util/stats.js';
 
 export interface MeasureTrainingStepOptions {
   /** A model with NHWC image input and logits output. */
@@ -135,10 +136,4 @@ async function optimizerState(optimizer: TrainingOptimizer): Promise<tf.Tensor[]
   const counters = named.filter((w) => w.name.endsWith(':iter'));
   tf.dispose(counters.map((w) => w.tensor));
   return named.filter((w) => !counters.includes(w)).map((w) => w.tensor);
-}
-
-export function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }

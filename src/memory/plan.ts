@@ -21,6 +21,7 @@ import { LEANEST_MODE, MEMORY_MODES, type MemoryMode } from '../layers/memory-mo
 import { partsOf, setMemoryMode } from '../layers/model-modes.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { UsageError } from '../util/errors.js';
+import { formatMiB as formatMiBOf } from '../util/format.js';
 import { byteSize, integer } from '../util/validate.js';
 import { blockCost, costFactorsFor, stemMacs, type BlockShape } from './cost.js';
 
@@ -71,9 +72,7 @@ export interface MemoryPlan {
   costBackend: string;
 }
 
-function formatMiB(bytes: number): string {
-  return `${Math.ceil(bytes / 2 ** 20).toLocaleString('en-US')} MiB`;
-}
+const formatMiB = (bytes: number): string => formatMiBOf(bytes, { round: 'up' });
 
 /** The cost model's view of each dense block at a square image size. */
 export function blockShapes(model: tf.LayersModel, imageSize: number): BlockShape[] {

@@ -3,17 +3,16 @@
  * validation, per-epoch snapshots that a killed run resumes from bit-exactly, and the usual outputs
  * (history, metrics CSV, curves, class names, best model) in an output folder.
  */
-import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { explainOutOfMemory, type OutOfMemoryContext } from '../memory/out-of-memory-advice.js';
 import { applyMemoryBudget } from '../memory/plan.js';
 import { fileSystemHandler } from '../io/file-system.js';
-import { writeFileAtomic } from '../util/atomic.js';
 import { UsageError } from '../util/errors.js';
 import { stderrLogger, type Logger } from '../util/logger.js';
 import { BestWeights } from './best.js';
 import { epochSeed, prepareData, type DataSource } from './data-source.js';
 import { evaluate } from './evaluate.js';
+import { writeClassNames } from '../data/class-names.js';
 import { localSteps, poolSteps, trainEpoch } from './loop.js';
 import { WorkerPool } from '../parallel/pool.js';
 import { resolveWorkers } from '../parallel/workers.js';
@@ -135,7 +134,7 @@ export async function trainDenseNet(options: TrainDenseNetOptions): Promise<Trai
     const runStep = pool ? poolSteps(pool) : localSteps(model, optimizer);
     if (outDir !== undefined) {
       if (checked.overwrite) await clearSnapshots(outDir);
-      await writeFileAtomic(path.join(outDir, 'classes.json'), `${JSON.stringify(data.classNames, null, 2)}\n`);
+      await writeClassNames(outDir, data.classNames);
     }
     for (let epoch = startEpoch; epoch < settings.epochs; epoch++) {
       const epochStart = performance.now();

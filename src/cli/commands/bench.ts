@@ -9,7 +9,8 @@ import { VARIANT_NAMES, type DenseNetVariant } from '../../layers/config.js';
 import { MIN_IMAGE_SIZE } from '../../layers/config.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { UsageError } from '../../util/errors.js';
-import type { Logger } from '../../util/logger.js';
+import type { CommandIO } from '../command-io.js';
+import { MIB } from '../../util/format.js';
 import { choice, integer, integerList, memoryModeValue, parseBytes, parseCommandArgs } from '../args.js';
 import { formatBytes, formatMiB, formatNumber, table } from '../format.js';
 import { createProgress } from '../progress.js';
@@ -54,11 +55,6 @@ export const BENCH_OPTIONS = {
   verbose: { type: 'boolean' },
   help: { type: 'boolean' },
 } as const;
-
-export interface CommandIO {
-  stdout: (text: string) => void;
-  logger: Logger;
-}
 
 interface PyTorchColumn {
   timings: PyTorchTiming[];
@@ -220,7 +216,7 @@ function seriesOf(report: BenchReport, bytes: (r: BenchReport['results'][number]
     name: mode,
     points: report.results
       .filter((r) => r.mode === mode && bytes(r) !== null)
-      .map((r) => ({ x: r.batch, y: (bytes(r) as number) / 2 ** 20 })),
+      .map((r) => ({ x: r.batch, y: (bytes(r) as number) / MIB })),
   }));
 }
 
@@ -246,7 +242,7 @@ export async function budgetChart(report: BenchReport, budgetBytes: number): Pro
     xScale: 'log',
     yScale: 'log',
     integerX: true,
-    rules: [{ y: budgetBytes / 2 ** 20, label: `budget ${formatBytes(budgetBytes)}` }],
+    rules: [{ y: budgetBytes / MIB, label: `budget ${formatBytes(budgetBytes)}` }],
     series: seriesOf(report, (r) => r.peakBytes),
   });
 }

@@ -13,7 +13,7 @@ import { UsageError } from '../../util/errors.js';
 import { choice, integer, memoryModeValue, parseBytes, parseCommandArgs } from '../args.js';
 import { formatBytes, table } from '../format.js';
 import { createProgress } from '../progress.js';
-import type { CommandIO } from './bench.js';
+import type { CommandIO } from '../command-io.js';
 
 export const MAX_BATCH_HELP = `Usage: efficient-densenet max-batch --budget SIZE [options]
 The largest batch whose whole training step (weights, optimizer state, batch and the step's peak) fits.

@@ -21,7 +21,7 @@ import { UsageError } from '../../util/errors.js';
 import { silentLogger } from '../../util/logger.js';
 import { choice, integer, number, parseBytes, parseCommandArgs } from '../args.js';
 import { formatNumber, table } from '../format.js';
-import type { CommandIO } from './bench.js';
+import type { CommandIO } from '../command-io.js';
 
 
 export const TRAIN_HELP = `Usage: efficient-densenet train --data DIR [options]
