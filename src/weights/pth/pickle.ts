@@ -107,9 +107,9 @@ export function unpickle(bytes: Uint8Array, start: number, file: string, hooks: 
     for (let i = 0; i < items.length; i += 2) (target as Map<unknown, unknown>).set(items[i], items[i + 1]);
   };
   const append = (target: unknown, items: unknown[]): void => {
-    if (Array.isArray(target)) target.push(...items);
-    else if (target instanceof PySet) target.items.push(...items);
-    else fail('APPEND(S)/ADDITEMS on something that is not a list or set');
+    // One by one: spreading a long run of items into push() would overflow the call stack.
+    const list = Array.isArray(target) ? target : target instanceof PySet ? target.items : fail('APPEND(S)/ADDITEMS on something that is not a list or set');
+    for (const item of items) list.push(item);
   };
   const tupleOf = (value: unknown, what: string): unknown[] => {
     if (!(value instanceof PyTuple)) fail(`${what} arguments are not a tuple`);
@@ -182,7 +182,7 @@ export function unpickle(bytes: Uint8Array, start: number, file: string, hooks: 
       case 0x87: { const c = pop(); const b = pop(); const a = pop(); stack.push(new PyTuple([a, b, c])); break; } // TUPLE3
       case 0x8f: stack.push(new PySet()); break; // EMPTY_SET
       case 0x90: { const items = popMark(); append(top(), items); break; } // ADDITEMS
-      case 0x91: { const set = new PySet(); set.items.push(...popMark()); stack.push(set); break; } // FROZENSET
+      case 0x91: { const set = new PySet(); append(set, popMark()); stack.push(set); break; } // FROZENSET
       case 0x61: { const item = pop(); append(top(), [item]); break; } // APPEND
       case 0x65: { const items = popMark(); append(top(), items); break; } // APPENDS
       case 0x73: { const value = pop(); const key = pop(); setItems(top(), [key, value]); break; } // SETITEM

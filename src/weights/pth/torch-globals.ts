@@ -175,6 +175,8 @@ function call(file: string, callable: unknown, args: unknown[]): unknown {
       // (func, type, args, state): the tensor is func(*args); type and state are not needed for its values.
       const inner = args[2];
       if (!(inner instanceof PyTuple)) throw new WeightsFileError(file, `${callable.qualified} without an argument tuple`);
+      // Only one level: a chain of these would recurse as deep as the file is long.
+      if (args[0] instanceof Callable && args[0].kind === 'from_type_v2') throw new WeightsFileError(file, `${callable.qualified} of itself`);
       return call(file, args[0], inner.items);
     }
     case 'ordered_dict': {
