@@ -12,7 +12,10 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDenseNet } from '../src/layers/index.js';
+import { initBackend } from '../src/backend/index.js';
+import { trainDenseNet } from '../src/train/index.js';
 import { checkPretrained } from '../src/train/settings.js';
+import { writeSyntheticImageFolder } from '../src/train/synthetic.js';
 import { UnsafePickleError, UsageError, WeightsFileError } from '../src/util/errors.js';
 import { parseTorchCheckpoint } from '../src/weights/pth/torch-load.js';
 import { hashPrefixOf, parseStateDict } from '../src/weights/state-dict.js';
@@ -234,5 +237,31 @@ describe('SHA-256 prefixes in file names', () => {
     await expect(loadTorchvisionWeights(m, wrong)).rejects.toThrow(UsageError);
     await loadTorchvisionWeights(m, wrong, { checkHash: false });
     m.dispose();
+  });
+});
+
+describe('trainDenseNet({ pretrained: file.pth })', () => {
+  it('starts from the checkpoint (features kept while frozen); a hash mismatch stops the run, checkHash: false lets it go', async () => {
+    await initBackend('cpu');
+    const dir = mkdtempSync(join(tmpdir(), 'pth-train-'));
+    try {
+      const data = join(dir, 'shapes');
+      await writeSyntheticImageFolder(data, { numClasses: 3, imagesPerClass: 4, valImagesPerClass: 1, imageSize: 40, seed: 3 });
+      const file = join(dir, 'small-deadbeef.pth');
+      copyFileSync(join(PTH, 'legacy-names.pth'), file);
+      const options = { model: { growthRate: 8, blockConfig: [2, 3], numInitFeatures: 16, bnSize: 2 }, data, imageSize: 40, batchSize: 4, epochs: 1, seed: 1,
+        pretrained: file, freezeFeatures: true };
+      await expect(trainDenseNet(options)).rejects.toThrow(/small-deadbeef\.pth.*SHA-256 prefix deadbeef.*--no-check-hash/);
+      const { model } = await trainDenseNet({ ...options, checkHash: false });
+      const conv0 = model.getWeights()[0]!.dataSync();
+      const fresh = createDenseNet({ growthRate: 8, blockConfig: [2, 3], numInitFeatures: 16, bnSize: 2, numClasses: 5, inputShape: [40, 40, 3] });
+      await loadTorchvisionWeights(fresh, join(SMALL, 'weights.safetensors'));
+      expect(Buffer.from(conv0.buffer).equals(Buffer.from(fresh.getWeights()[0]!.dataSync().buffer))).toBe(true);
+      expect(model.outputs[0]!.shape[1]).toBe(3);
+      model.dispose();
+      fresh.dispose();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
