@@ -12,7 +12,7 @@
 import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { matMulTransposeA } from '../src/checkpoint/matmul.js';
+import { matMulTransposeA } from '../src/ops/matmul.js';
 import {
   registerWasmFastOverrides,
   registerWasmTrainingKernels,

@@ -11,10 +11,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend/index.js';
-import { batchNormBackward, batchStats, type TrainingNorm } from '../src/checkpoint/batch-norm.js';
-import { setChannelSumsPath } from '../src/checkpoint/channel-sums.js';
-import { conv2dBackpropFilter } from '../src/checkpoint/kernels.js';
-import { matMulTransposeA } from '../src/checkpoint/matmul.js';
+import { batchNormBackward, batchStats, type TrainingNorm } from '../src/norm/batch-norm.js';
+import { setChannelSumsPath } from '../src/norm/channel-sums.js';
+import { conv2dBackpropFilter } from '../src/ops/kernels.js';
+import { matMulTransposeA } from '../src/ops/matmul.js';
 
 /** Deterministic float32 values: a per-channel offset plus a uniform(−√3, √3)·scale hash noise. */
 function synth(shape: number[], seed: number, offset: (c: number) => number, scale = 1): Float32Array {

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initBackend } from '../src/backend/index.js';
-import { setChannelSumsPath } from '../src/checkpoint/channel-sums.js';
+import { setChannelSumsPath } from '../src/norm/channel-sums.js';
 import type { MemoryMode } from '../src/layers/config.js';
 import { deterministicTorchvisionStateDict } from '../test/helpers/deterministic-weights.js';
 import { buildFixtureModel, float64Errors, loadFloat64Fixture, type Float64Errors } from '../test/helpers/float64.js';

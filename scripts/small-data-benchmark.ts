@@ -15,7 +15,7 @@
  * DenseNet-121 wasm step), about 210 s per task in all, so 15 epochs should fit 300 s on a quiet machine with room
  * to spare; 20 epochs would not leave that room on a busy one.
  * Run it on a quiet machine: timings taken while other processes compete for the cores are meaningless.
- * The tasks' images are grey-level shapes and patterns with colour noise (why not colours: src/train/synthetic.ts).
+ * The tasks' images are grey-level shapes and patterns with colour noise (why not colours: src/data/synthetic.ts).
  */
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
@@ -24,7 +24,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderLineChartSvg } from '../src/charts/line-chart.js';
 import { writeFileAtomic } from '../src/util/atomic.js';
-import { writeSyntheticImageFolder, type SyntheticImageFolderOptions } from '../src/train/synthetic.js';
+import { writeSyntheticImageFolder, type SyntheticImageFolderOptions } from '../src/data/synthetic.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend/index.js';
-import { batchNormBackward, batchStats, type TrainingNorm } from '../src/checkpoint/batch-norm.js';
+import { batchNormBackward, batchStats, type TrainingNorm } from '../src/norm/batch-norm.js';
 
 afterAll(async () => {
   await initBackend('cpu');

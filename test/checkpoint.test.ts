@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { checkpoint } from '../src/checkpoint/checkpoint.js';
+import { checkpoint } from '../src/recompute/checkpoint.js';
 import { relativeError } from './helpers/tensors.js';
 
 beforeAll(async () => {

@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeSyntheticImageFolder } from '../src/train/synthetic.js';
+import { writeSyntheticImageFolder } from '../src/data/synthetic.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -83,6 +83,18 @@ describe('efficient-densenet train / predict', () => {
     const badWorkers = await cli('train', '--data', data, '--workers', 'many');
     expect(badWorkers.code).toBe(2);
     expect(oneLine(badWorkers.stderr)).toContain("--workers must be an integer ≥ 1 or 'auto', got 'many'");
+
+    const badMode = await cli('train', '--data', data, '--memory-mode', 'lean');
+    expect(badMode.code).toBe(2);
+    expect(oneLine(badMode.stderr)).toContain("--memory-mode must be one of naive, bottleneck, layer, block, efficient, auto; got 'lean'");
+
+    const twoSpellings = await cli('train', '--data', data, '--memory-mode', 'layer', '--memory-efficient');
+    expect(twoSpellings.code).toBe(2);
+    expect(oneLine(twoSpellings.stderr)).toContain('are aliases of --memory-mode; give one of them');
+
+    const autoAlone = await cli('train', '--data', data, '--memory-mode', 'auto');
+    expect(autoAlone.code).toBe(2);
+    expect(oneLine(autoAlone.stderr)).toContain('--memory-mode auto plans the modes to fit --memory-budget');
 
     const badJpeg = await cli('train', '--data', data, '--jpeg-quality', '90-40');
     expect(badJpeg.code).toBe(2);

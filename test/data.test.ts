@@ -12,10 +12,10 @@ import {
   type ImageFolderDataset,
   imageFolderDataset,
   randomResizedCropBox,
-} from '../src/train/data.js';
-import { type Sample, scanImageFolder } from '../src/train/image-folder.js';
+} from '../src/data/dataset.js';
+import { type Sample, scanImageFolder } from '../src/data/image-folder.js';
 import { createRng } from '../src/util/rng.js';
-import { writeSyntheticImageFolder } from '../src/train/synthetic.js';
+import { writeSyntheticImageFolder } from '../src/data/synthetic.js';
 
 let tmp: string;
 let synthetic: { train: Sample[]; val: Sample[]; classNames: string[] };

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../src/util/errors.js';
-import { scanImageFolder } from '../src/train/image-folder.js';
+import { scanImageFolder } from '../src/data/image-folder.js';
 import { createRng, shuffleInPlace } from '../src/util/rng.js';
 
 let tmp: string;

@@ -1,10 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { bottleneckOp, denseBlockOp, denseLayerOp, type DenseLayerParams } from '../src/checkpoint/dense-ops.js';
-import { headOp, stemTailOp, transitionOp } from '../src/checkpoint/stage-ops.js';
-import { denseBlockRecomputeOp, stemTailRecomputeOp } from '../src/checkpoint/block-op.js';
-import type { TrainingNorm } from '../src/checkpoint/batch-norm.js';
-import { withDropoutContext } from '../src/checkpoint/dropout.js';
+import { bottleneckOp, denseBlockOp, denseLayerOp, type DenseLayerParams } from '../src/recompute/dense-ops.js';
+import { headOp, transitionOp } from '../src/recompute/stage-ops.js';
+import { stemTailOp, stemTailRecomputeOp } from '../src/recompute/stem-ops.js';
+import { denseBlockRecomputeOp } from '../src/recompute/block-op.js';
+import type { TrainingNorm } from '../src/norm/batch-norm.js';
+import { withDropoutContext } from '../src/ops/dropout.js';
 import { softmaxCrossEntropy } from '../src/step/loss.js';
 import { MODES, perturbNorms, tinyDenseNet } from './helpers/models.js';
 import { gradientErrors, relativeError, values } from './helpers/tensors.js';

@@ -15,7 +15,7 @@ import { createDenseNet } from '../src/layers/index.js';
 import { initBackend } from '../src/backend/index.js';
 import { trainDenseNet } from '../src/train/index.js';
 import { checkPretrained } from '../src/train/settings.js';
-import { writeSyntheticImageFolder } from '../src/train/synthetic.js';
+import { writeSyntheticImageFolder } from '../src/data/synthetic.js';
 import { UnsafePickleError, UsageError, WeightsFileError } from '../src/util/errors.js';
 import { parseTorchCheckpoint } from '../src/weights/pth/torch-load.js';
 import { hashPrefixOf, parseStateDict } from '../src/weights/state-dict.js';

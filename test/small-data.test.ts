@@ -12,13 +12,13 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend/index.js';
 import { fileSystemHandler } from '../src/io/file-system.js';
-import { dropoutMask, withDropoutContext, type DropoutContext } from '../src/checkpoint/dropout.js';
+import { dropoutMask, withDropoutContext, type DropoutContext } from '../src/ops/dropout.js';
 import { createDenseNet, type CreateDenseNetOptions } from '../src/layers/densenet.js';
-import { imageFolderDataset } from '../src/train/data.js';
+import { imageFolderDataset } from '../src/data/dataset.js';
 import { evaluateImageFolder } from '../src/train/evaluate-folder.js';
-import { scanImageFolder } from '../src/train/image-folder.js';
+import { scanImageFolder } from '../src/data/image-folder.js';
 import { trainDenseNet, type TrainDenseNetOptions } from '../src/train/index.js';
-import { writeSyntheticImageFolder } from '../src/train/synthetic.js';
+import { writeSyntheticImageFolder } from '../src/data/synthetic.js';
 import { saveTorchvisionWeights } from '../src/weights/torchvision.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

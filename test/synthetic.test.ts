@@ -4,8 +4,8 @@ import * as path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../src/util/errors.js';
-import { scanImageFolder } from '../src/train/image-folder.js';
-import { drawImage, writeSyntheticImageFolder } from '../src/train/synthetic.js';
+import { scanImageFolder } from '../src/data/image-folder.js';
+import { drawImage, writeSyntheticImageFolder } from '../src/data/synthetic.js';
 import { createRng } from '../src/util/rng.js';
 
 let tmp: string;

@@ -6,7 +6,7 @@ import {
   registerWasmTrainingKernels,
   unregisterWasmFastOverrides,
 } from '../src/backend/wasm/index.js';
-import { matMulTransposeA, matMulTransposeB } from '../src/checkpoint/matmul.js';
+import { matMulTransposeA, matMulTransposeB } from '../src/ops/matmul.js';
 
 // Only silences the cpu backend's "install tfjs-node" hint.
 tf.env().set('PROD', true);

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend/index.js';
 import { CHANNEL_SUMS_WASM } from '../src/backend/wasm/sums/channel-sums-wasm.js';
-import { channelGradSums, channelMoments } from '../src/checkpoint/channel-sums.js';
+import { channelGradSums, channelMoments } from '../src/norm/channel-sums.js';
 import { assembleChannelSums } from '../scripts/wasm-source.js';
 
 /** Values with a large common offset per channel (|μ| ≫ σ), where careless sums cancel. */

@@ -13,7 +13,7 @@ import { initBackend } from '../src/backend/index.js';
 import type { CreateDenseNetOptions } from '../src/layers/densenet.js';
 import { shardSizes } from '../src/parallel/pool.js';
 import { resolveWorkers } from '../src/parallel/workers.js';
-import { writeSyntheticImageFolder } from '../src/train/synthetic.js';
+import { writeSyntheticImageFolder } from '../src/data/synthetic.js';
 import { trainDenseNet, type TrainDenseNetOptions } from '../src/train/index.js';
 import { UsageError } from '../src/util/errors.js';
 import { MODES } from './helpers/models.js';
@@ -36,7 +36,7 @@ afterAll(async () => {
 });
 
 const modeOptions = (mode: string): Partial<TrainDenseNetOptions> =>
-  mode === 'naive' ? { memoryEfficient: false } : { memoryEfficient: true, recompute: mode as 'layer' };
+  ({ memoryMode: mode as TrainDenseNetOptions['memoryMode'] });
 
 interface Run {
   losses: number[];

@@ -3,9 +3,9 @@
  * (k channels) over the concatenation of every earlier feature map; torchvision's `_DenseLayer`.
  */
 import * as tf from '@tensorflow/tfjs';
-import { inferenceBnRelu, naiveBnRelu } from '../checkpoint/batch-norm.js';
-import { bottleneckOp, conv1x1, denseLayerOp, type DenseLayerParams } from '../checkpoint/dense-ops.js';
-import { dropoutMask, type DropoutSpec } from '../checkpoint/dropout.js';
+import { inferenceBnRelu, naiveBnRelu } from '../norm/batch-norm.js';
+import { bottleneckOp, conv1x1, denseLayerOp, type DenseLayerParams } from '../recompute/dense-ops.js';
+import { dropoutMask, type DropoutSpec } from '../ops/dropout.js';
 import { integer } from '../util/validate.js';
 import { validateDropRate } from './config.js';
 import { kaimingNormal, seedFor } from './initializers.js';
@@ -32,7 +32,7 @@ export class DenseLayer extends MemoryModeLayer {
   readonly bnSize: number;
   readonly dropRate: number;
   private readonly nested: boolean;
-  /** Names this layer's dropout masks (see checkpoint/dropout.ts); an owning DenseBlock prefixes its own name. */
+  /** Names this layer's dropout masks (see ops/dropout.ts); an owning DenseBlock prefixes its own name. */
   dropoutKey: string;
   private norm1?: NormWeights;
   private kernel1?: LayerVariable;
@@ -113,19 +113,17 @@ export class DenseLayer extends MemoryModeLayer {
   newFeatures(features: tf.Tensor4D[], training: boolean): tf.Tensor4D {
     if (!training) return this.inferenceForward(features);
     const dropout = this.dropout;
-    switch (this.memoryMode) {
-      // A dense layer on its own has no block to recompute: 'block' runs it as 'layer' (DenseBlock does the rest).
-      case 'block':
-      case 'layer':
+    switch (this.strategy('denseLayer')) {
+      case 'recompute-all':
         return denseLayerOp(features, this.trainingParams(), dropout);
-      case 'bottleneck': {
+      case 'recompute-bottleneck': {
         const params = this.trainingParams();
         const bottleneck = bottleneckOp(features, params.norm1, params.kernel1);
         const out = this.secondHalf(bottleneck, params);
         bottleneck.dispose();
         return out;
       }
-      case 'naive':
+      case 'stored':
         return tf.tidy(() => {
           const params = this.trainingParams();
           const x = features.length === 1 ? features[0] : tf.concat(features, 3);

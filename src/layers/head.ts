@@ -3,8 +3,8 @@
  * average pool, giving [batch, channels] for the linear classifier.
  */
 import * as tf from '@tensorflow/tfjs';
-import { inferenceBnRelu, naiveBnRelu } from '../checkpoint/batch-norm.js';
-import { headOp } from '../checkpoint/stage-ops.js';
+import { inferenceBnRelu, naiveBnRelu } from '../norm/batch-norm.js';
+import { headOp } from '../recompute/stage-ops.js';
 import { MemoryModeLayer, singleInput, singleShape, type Kwargs, type LayerArgs, type MemoryModeArgs, type Shape } from './memory-mode-layer.js';
 import { NormWeights } from './norm.js';
 
@@ -39,7 +39,7 @@ export class FinalNorm extends MemoryModeLayer {
     if (!MemoryModeLayer.isTraining(kwargs)) {
       return tf.tidy(() => tf.mean(inferenceBnRelu(x, norm.affine(), norm.runningMean(), norm.runningVariance()), [1, 2]));
     }
-    if (this.memoryMode === 'layer' || this.memoryMode === 'block') return headOp(x, norm.training());
+    if (this.strategy('head') === 'recompute') return headOp(x, norm.training());
     return tf.tidy(() => tf.mean(naiveBnRelu(x, norm.training()), [1, 2]));
   }
 }

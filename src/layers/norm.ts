@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Initializer } from './initializers.js';
-import { BN_MOMENTUM, type NormAffine, type TrainingNorm } from '../checkpoint/batch-norm.js';
+import { BN_MOMENTUM, type NormAffine, type TrainingNorm } from '../norm/batch-norm.js';
 
 export type LayerVariable = tf.LayerVariable;
 

@@ -3,9 +3,8 @@
  * `conv0`/`norm0`/`relu0`/`pool0`. Explicit padding: tfjs's 'same' pads asymmetrically on even sizes.
  */
 import * as tf from '@tensorflow/tfjs';
-import { inferenceBnRelu, naiveBnRelu } from '../checkpoint/batch-norm.js';
-import { stemTailRecomputeOp } from '../checkpoint/block-op.js';
-import { stemPool, stemTailOp, STEM_POOL } from '../checkpoint/stage-ops.js';
+import { inferenceBnRelu, naiveBnRelu } from '../norm/batch-norm.js';
+import { stemPool, stemTailOp, stemTailRecomputeOp, STEM_POOL } from '../recompute/stem-ops.js';
 import { integer } from '../util/validate.js';
 import { kaimingNormal, seedFor } from './initializers.js';
 import { MemoryModeLayer, singleInput, singleShape, type Kwargs, type LayerArgs, type MemoryModeArgs, type Shape } from './memory-mode-layer.js';
@@ -69,12 +68,13 @@ export class Stem extends MemoryModeLayer {
         stemPool(inferenceBnRelu(this.conv(x, kernel.read() as tf.Tensor4D), norm.affine(), norm.runningMean(), norm.runningVariance()) as tf.Tensor4D),
       );
     }
-    if (this.memoryMode === 'layer' || this.memoryMode === 'block') {
+    const strategy = this.strategy('stem');
+    if (strategy !== 'stored') {
       const w = kernel.read() as tf.Tensor4D;
       const conv = this.conv(x, w);
-      // 'block' keeps the network input instead of the convolution's output, 21× its size at 3 → 64 channels.
+      // 'recompute-conv' keeps the network input instead of the convolution's output, 21× its size at 3 → 64 channels.
       const out =
-        this.memoryMode === 'block'
+        strategy === 'recompute-conv'
           ? stemTailRecomputeOp(conv, norm.training(), { image: x, kernel: w, convolve: (image, k) => this.conv(image, k) })
           : stemTailOp(conv, norm.training());
       conv.dispose();

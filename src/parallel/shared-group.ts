@@ -9,7 +9,7 @@
  * Faults: every wait has a timeout, and an abort (set by the main thread when a worker fails) wakes every
  * waiter, which then throws GroupAbortedError; a step never hangs.
  */
-import type { ReplicaGroup } from '../checkpoint/replicas.js';
+import type { ReplicaGroup } from '../norm/replicas.js';
 
 /** The shared memory of a group; created by the main thread and posted to every worker. */
 export interface GroupBuffers {

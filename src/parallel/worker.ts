@@ -1,7 +1,7 @@
 /**
  * A data-parallel worker: its own tfjs on the main thread's backend, a replica of the model and of the
  * optimizer. Each step it trains on its shard of the batch — batch norms synchronized over the group
- * (checkpoint/replicas.ts), the loss scaled by its share of the batch — sums the gradients with every other
+ * (norm/replicas.ts), the loss scaled by its share of the batch — sums the gradients with every other
  * worker in rank order and applies the same update as they do, so all replicas stay identical.
  *
  * Fault injection for tests: EFFICIENT_DENSENET_WORKER_FAULT=`exit@R:S` ends worker R in the middle of its
@@ -10,8 +10,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendName } from '../backend/index.js';
-import { withDropoutContext } from '../checkpoint/dropout.js';
-import { setReplicaGroup } from '../checkpoint/replicas.js';
+import { withDropoutContext } from '../ops/dropout.js';
+import { setReplicaGroup } from '../norm/replicas.js';
 import '../layers/densenet.js';
 import { backendPeakBytes } from '../memory/backend-memory.js';
 import { lossGradients, TrainingOptimizer, type ParamGroups } from '../step/optimizers.js';

@@ -5,8 +5,8 @@ import { MIN_IMAGE_SIZE } from '../layers/config.js';
 import { UsageError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { deriveSeed } from '../util/rng.js';
-import { imageFolderDataset, type ImageFolderDataset } from './data.js';
-import { scanImageFolder, type ImageFolder } from './image-folder.js';
+import { imageFolderDataset, type ImageFolderDataset } from '../data/dataset.js';
+import { scanImageFolder, type ImageFolder } from '../data/image-folder.js';
 import { TRAIN_DEFAULTS, type Checked, type RunSettings } from './options.js';
 import type { TrainBatch } from './types.js';
 

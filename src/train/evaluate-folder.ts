@@ -6,9 +6,9 @@ import * as path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { UsageError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/logger.js';
-import { imageFolderDataset } from './data.js';
+import { imageFolderDataset } from '../data/dataset.js';
 import { evaluate, perClassReport, type ClassReport } from './evaluate.js';
-import { scanLabelledImages } from './image-folder.js';
+import { scanLabelledImages } from '../data/image-folder.js';
 import { statOf } from './settings.js';
 
 export interface FolderEvaluation {

@@ -20,7 +20,7 @@ export { OPTIMIZER_NAMES, type OptimizerName } from '../step/optimizers.js';
 export { WorkerFailedError } from '../parallel/pool.js';
 export type { WorkersOption } from '../parallel/workers.js';
 export { SCHEDULE_NAMES, type ScheduleName } from './schedule.js';
-export { scanImageFolder, type ImageFolder, type Sample, type ScanImageFolderOptions } from './image-folder.js';
+export { scanImageFolder, type ImageFolder, type Sample, type ScanImageFolderOptions } from '../data/image-folder.js';
 export {
   imageFolderDataset,
   AUGMENTS,
@@ -30,8 +30,8 @@ export {
   type ImageBatch,
   type ImageFolderDataset,
   type ImageFolderDatasetOptions,
-} from './data.js';
-export { writeSyntheticImageFolder, type SyntheticImageFolderOptions, type SyntheticVariant, type SyntheticFormat } from './synthetic.js';
+} from '../data/dataset.js';
+export { writeSyntheticImageFolder, type SyntheticImageFolderOptions, type SyntheticVariant, type SyntheticFormat } from '../data/synthetic.js';
 export { evaluateImageFolder, type FolderEvaluation, type EvaluateImageFolderOptions } from './evaluate-folder.js';
 export { perClassReport, type Evaluation, type ClassReport } from './evaluate.js';
 export { SMALL_DATA_DEFAULTS, SMALL_DATA_IMAGES } from './recipe.js';

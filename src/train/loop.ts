@@ -1,6 +1,6 @@
 /** One epoch of training steps: learning-rate schedule, the step, divergence check, metrics and progress. */
 import * as tf from '@tensorflow/tfjs';
-import { withDropoutContext } from '../checkpoint/dropout.js';
+import { withDropoutContext } from '../ops/dropout.js';
 import { WorkerFailedError, type WorkerPool } from '../parallel/pool.js';
 import { UsageError } from '../util/errors.js';
 import type { DataSource } from './data-source.js';

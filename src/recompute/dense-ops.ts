@@ -9,13 +9,12 @@
  * Gradients are analytic; the 1×1 convolution's forward is never recomputed (its gradients do not need it).
  */
 import * as tf from '@tensorflow/tfjs';
-import { batchNormBackward, batchStats, bnRelu, reluBackward, type BatchStats, type NormAffine, type TrainingNorm } from './batch-norm.js';
-import { customOp, release } from './custom-op.js';
-import { conv2dBackpropFilter, conv2dBackpropInput } from './kernels.js';
-import { dropoutMask, perLayerDropout, type BlockDropout, type DropoutSpec } from './dropout.js';
-import { matMulTransposeA, matMulTransposeB } from './matmul.js';
+import { batchNormBackward, batchStats, bnRelu, reluBackward, type BatchStats, type NormAffine, type TrainingNorm } from '../norm/batch-norm.js';
+import { customOp, release } from '../ops/custom-op.js';
+import { conv2dBackpropFilter, conv2dBackpropInput } from '../ops/kernels.js';
+import { dropoutMask, perLayerDropout, type BlockDropout, type DropoutSpec } from '../ops/dropout.js';
+import { matMulTransposeA, matMulTransposeB } from '../ops/matmul.js';
 
-export { dropoutMask, type DropoutSpec } from './dropout.js';
 
 /** The values of one dense layer's weights. */
 export interface DenseLayerParams {

@@ -3,7 +3,7 @@
  * not kept for backprop; its forward runs again inside the backward, differentiated by tfjs itself.
  */
 import * as tf from '@tensorflow/tfjs';
-import { customOp } from './custom-op.js';
+import { customOp } from '../ops/custom-op.js';
 
 interface TapeState {
   activeTape: unknown;

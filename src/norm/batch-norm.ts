@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { channelGradSums, channelMoments } from './channel-sums.js';
-import { customOp } from './custom-op.js';
+import { customOp, release } from '../ops/custom-op.js';
 
 /** PyTorch's default `eps`. */
 export const BN_EPSILON = 1e-5;
@@ -162,4 +162,13 @@ export function trainingBatchNorm(x: tf.Tensor, norm: TrainingNorm): tf.Tensor {
  */
 export function naiveBnRelu(x: tf.Tensor, norm: TrainingNorm): tf.Tensor {
   return tf.tidy(() => tf.relu(trainingBatchNorm(x, norm)));
+}
+
+/** Applies the BN backward to dL/dA of relu(BN(x)), given the recomputed activation. */
+export function bnReluBackward(dActivated: tf.Tensor, activated: tf.Tensor, x: tf.Tensor, gamma: tf.Tensor1D, mean: tf.Tensor1D, invStd: tf.Tensor1D): NormGradients {
+  const dy = reluBackward(dActivated, activated);
+  release(dActivated, activated);
+  const grads = batchNormBackward(dy, x, gamma, { mean, invStd });
+  dy.dispose();
+  return grads;
 }

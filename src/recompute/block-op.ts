@@ -7,15 +7,13 @@
  *   the layer's usual recomputing backward (dense-ops.ts) — the bottleneck half a group of channels at a time,
  *   with one gradient accumulator per channel chunk instead of one buffer for the whole prefix, so that no
  *   temporary ever spans the prefix and no prefix-wide gradient is copied per layer.
- * - `stemTailRecomputeOp`: the stem's BN → ReLU → max-pool without keeping the 7×7 convolution's output (as
- *   large as a block-1 output): its backward recomputes that convolution from the network input and the kernel.
  * Each frees the gradient it receives once it has used it (tfjs's engine would keep it until the whole
  * backward ends); in a DenseNet each op's output has exactly one consumer, so nothing else reads it.
  */
 import * as tf from '@tensorflow/tfjs';
-import { batchStats, bnRelu, bnReluConsuming, type BatchStats, type TrainingNorm } from './batch-norm.js';
+import { bnReluConsuming, type BatchStats } from '../norm/batch-norm.js';
 import { channelRanges, joinGroups, sliceChannels, sliceKernelRows, sliceNorm, type ChannelRange } from './channel-groups.js';
-import { customOp, release } from './custom-op.js';
+import { customOp, release } from '../ops/custom-op.js';
 import {
   bottleneckBackward,
   conv1x1,
@@ -28,8 +26,7 @@ import {
   type DenseLayerParams,
 
 } from './dense-ops.js';
-import { stemPool, stemTailBackward } from './stage-ops.js';
-import { perLayerDropout, type BlockDropout } from './dropout.js';
+import { perLayerDropout, type BlockDropout } from '../ops/dropout.js';
 
 /**
  * Channel groups per block output: the widest temporary of a layer's bottleneck backward spans at most this
@@ -37,8 +34,6 @@ import { perLayerDropout, type BlockDropout } from './dropout.js';
  * while adding few kernels (block 1 of a torchvision DenseNet: groups of 64 channels).
  */
 export const GROUPS_PER_BLOCK_OUTPUT = 4;
-/** The stem's 64 channels are walked in groups of 8: its recomputed convolution is as large as a block-1 output. */
-export const STEM_CHANNEL_GROUPS = 8;
 
 /** Consecutive chunks merged into groups of at most `width` channels (a wider chunk is a group of its own). */
 function chunkGroups(chunkSizes: number[], width: number): Array<ChannelRange & { first: number; count: number }> {
@@ -176,45 +171,4 @@ export function denseBlockRecomputeOp(input: tf.Tensor4D, layers: DenseLayerPara
       },
     };
   })([input, ...layers.flatMap(layerParamTensors)]);
-}
-
-/** How the stem's convolution is recomputed: from the network input and the kernel it was computed with. */
-export interface StemRecompute {
-  image: tf.Tensor4D;
-  kernel: tf.Tensor4D;
-  convolve: (image: tf.Tensor4D, kernel: tf.Tensor4D) => tf.Tensor4D;
-}
-
-/**
- * The stem's BN → ReLU → max-pool over the convolution's output `conv`, keeping the network input and the kernel
- * (which exist anyway) instead of `conv`. The gradient flows to `conv` as usual; the image and the kernel are
- * only read, so their gradients come from the convolution's own backward.
- */
-export function stemTailRecomputeOp(conv: tf.Tensor4D, norm: TrainingNorm, recompute: StemRecompute): tf.Tensor4D {
-  return customOp<tf.Tensor4D>((inputs, save) => {
-    const [input] = inputs as tf.Tensor4D[];
-    const stats = batchStats(input, norm);
-    const activated = bnRelu(input, norm, stats) as tf.Tensor4D;
-    const pooled = stemPool(activated);
-    save([recompute.image, recompute.kernel, ...inputs.slice(1), stats.mean, stats.invStd]);
-    return {
-      value: pooled,
-      gradFunc: (dy, saved) => {
-        const [image, kernel, gamma, beta, mean, invStd] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
-        const x = recompute.convolve(image, kernel);
-        release(image, kernel);
-        const parts: Array<ReturnType<typeof stemTailBackward>> = [];
-        for (const range of channelRanges(x.shape[3], Math.ceil(x.shape[3] / STEM_CHANNEL_GROUPS))) {
-          const slice = sliceNorm({ gamma, beta }, { mean, invStd }, range);
-          const xSlice = sliceChannels(x, range);
-          const dySlice = sliceChannels(dy, range);
-          parts.push(stemTailBackward(xSlice, slice.norm, slice.stats, dySlice));
-          release(xSlice, dySlice);
-          slice.dispose();
-        }
-        release(x, dy, mean, invStd);
-        return [joinGroups(parts.map((p) => p.dx), 3), joinGroups(parts.map((p) => p.dGamma), 0), joinGroups(parts.map((p) => p.dBeta), 0)];
-      },
-    };
-  })([conv, norm.gamma, norm.beta]);
 }

@@ -1,69 +1,22 @@
 /**
- * The non-dense stages with the same treatment as `denseBlockOp`: no BN or ReLU output is ever stored.
- * - `stemTailOp`: BN0 → ReLU → 3×3/2 max-pool (pad 1) over the stem convolution's output.
+ * The transition and the head with the same treatment as `denseBlockOp`: no BN or ReLU output is ever stored.
  * - `transitionOp`: BN → ReLU → 2×2/2 avg-pool → 1×1 conv. Pooling before the 1×1 conv is exact (both are
  *   linear and act on different axes) and makes the convolution 4× cheaper.
  * - `headOp`: BN → ReLU → global average pool.
- * Each keeps only its input and per-channel statistics and recomputes the rest in backprop.
+ * Each keeps only its input and per-channel statistics and recomputes the rest in backprop. (The stem's ops
+ * are in stem-ops.ts.)
  */
 import * as tf from '@tensorflow/tfjs';
-import { batchNormBackward, batchStats, bnRelu, reluBackward, type BatchStats, type NormAffine, type NormGradients, type TrainingNorm } from './batch-norm.js';
+import { batchStats, bnRelu, bnReluBackward, type BatchStats, type NormAffine, type NormGradients, type TrainingNorm } from '../norm/batch-norm.js';
 import { channelRanges, joinGroups, sliceChannels, sliceKernelRows, sliceNorm } from './channel-groups.js';
-import { customOp, release } from './custom-op.js';
-import { avgPoolGrad, maxPoolGrad } from './kernels.js';
+import { customOp, release } from '../ops/custom-op.js';
+import { avgPoolGrad } from '../ops/kernels.js';
 import { conv1x1 } from './dense-ops.js';
-import { matMulTransposeA, matMulTransposeB } from './matmul.js';
-
-/** torchvision's `MaxPool2d(kernel_size=3, stride=2, padding=1)`: padding never wins the max. */
-export const STEM_POOL = { size: 3, stride: 2, pad: 1 } as const;
-
-export function stemPool(x: tf.Tensor4D): tf.Tensor4D {
-  return tf.maxPool(x, STEM_POOL.size, STEM_POOL.stride, STEM_POOL.pad);
-}
+import { matMulTransposeA, matMulTransposeB } from '../ops/matmul.js';
 
 /** torchvision's `AvgPool2d(kernel_size=2, stride=2)`. */
 export function transitionPool(x: tf.Tensor4D): tf.Tensor4D {
   return tf.avgPool(x, 2, 2, 'valid');
-}
-
-/** Applies the BN backward to dL/dA of relu(BN(x)), given the recomputed activation. */
-function normReluBackward(dActivated: tf.Tensor, activated: tf.Tensor, x: tf.Tensor, gamma: tf.Tensor1D, mean: tf.Tensor1D, invStd: tf.Tensor1D): NormGradients {
-  const dy = reluBackward(dActivated, activated);
-  release(dActivated, activated);
-  const grads = batchNormBackward(dy, x, gamma, { mean, invStd });
-  dy.dispose();
-  return grads;
-}
-
-/**
- * Backprop through BN → ReLU → stem max-pool from the pool's input x, recomputing the activation. Per-channel,
- * so it also runs on a channel slice of x and dy with the matching slices of the norm and the statistics.
- */
-export function stemTailBackward(x: tf.Tensor4D, norm: NormAffine, stats: BatchStats, dy: tf.Tensor4D): NormGradients {
-  const act = bnRelu(x, norm, stats) as tf.Tensor4D;
-  const out = stemPool(act);
-  const dActivated = maxPoolGrad(dy, act, out, STEM_POOL.size, STEM_POOL.stride, STEM_POOL.pad);
-  out.dispose();
-  return normReluBackward(dActivated, act, x, norm.gamma, stats.mean, stats.invStd);
-}
-
-export function stemTailOp(x: tf.Tensor4D, norm: TrainingNorm): tf.Tensor4D {
-  return customOp<tf.Tensor4D>((inputs, save) => {
-    const [input] = inputs as tf.Tensor4D[];
-    const stats = batchStats(input, norm);
-    const activated = bnRelu(input, norm, stats) as tf.Tensor4D;
-    const pooled = stemPool(activated);
-    save([...inputs, stats.mean, stats.invStd]);
-    return {
-      value: pooled,
-      gradFunc: (dy, saved) => {
-        const [xs, gamma, beta, mean, invStd] = saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
-        const grads = stemTailBackward(xs, { gamma, beta }, { mean, invStd }, dy);
-        release(xs, mean, invStd);
-        return [grads.dx, grads.dGamma, grads.dBeta];
-      },
-    };
-  })([x, norm.gamma, norm.beta]);
 }
 
 /**
@@ -86,7 +39,7 @@ export function transitionBackward(x: tf.Tensor4D, norm: NormAffine, kernel: tf.
   pool.dispose();
   const dActivated = avgPoolGrad(dPooled, act, 2, 2, 'valid');
   dPooled.dispose();
-  return { ...normReluBackward(dActivated, act, x, norm.gamma, stats.mean, stats.invStd), dKernel };
+  return { ...bnReluBackward(dActivated, act, x, norm.gamma, stats.mean, stats.invStd), dKernel };
 }
 
 /**
@@ -146,7 +99,7 @@ export function headOp(x: tf.Tensor4D, norm: TrainingNorm): tf.Tensor2D {
         const act = bnRelu(xs, { gamma, beta }, { mean, invStd });
         const [n, h, w, c] = xs.shape;
         const dActivated = tf.tidy(() => tf.broadcastTo(tf.reshape(tf.div(dy, h * w), [n, 1, 1, c]), xs.shape));
-        const grads = normReluBackward(dActivated, act, xs, gamma, mean, invStd);
+        const grads = bnReluBackward(dActivated, act, xs, gamma, mean, invStd);
         release(xs, mean, invStd);
         return [grads.dx, grads.dGamma, grads.dBeta];
       },

@@ -7,7 +7,7 @@
  * would otherwise set the step's peak.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { BatchStats, NormAffine } from './batch-norm.js';
+import type { BatchStats, NormAffine } from '../norm/batch-norm.js';
 
 export interface ChannelRange {
   start: number;
