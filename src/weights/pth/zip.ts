@@ -3,7 +3,7 @@
  * and each one's bytes are handed back as a view of the file — nothing is copied and nothing is allocated
  * from a size the file declares. Sizes and offsets come from the central directory (PyTorch's writer may put
  * zeros and a data descriptor in the local headers); every one is checked against the file's length.
- * Zip64 records (files over 4 GiB, and PyTorch 2.x writes them for any size) are read the same way.
+ * Zip64 records (archives or entries over 4 GiB) are read the same way.
  */
 import { WeightsFileError } from '../../util/errors.js';
 
