@@ -265,3 +265,17 @@ describe('trainDenseNet({ pretrained: file.pth })', () => {
     }
   });
 });
+
+describe("timm's names", () => {
+  it("are torchvision's: a 'module.' prefix is dropped (timm's clean_state_dict), a deep stem is named", async () => {
+    const model = createDenseNet({ growthRate: 8, blockConfig: [2, 3], numInitFeatures: 16, bnSize: 2, numClasses: 5, inputShape: [40, 40, 3] });
+    const wrapped = new Map([...reference].map(([name, t]) => [`module.${name}`, t]));
+    const report = await loadTorchvisionWeights(model, wrapped);
+    expect(report.renamedLegacy).toBe(reference.size);
+    expect(report.loaded).toHaveLength(reference.size);
+    const deep = new Map(reference);
+    deep.set('features.conv1.weight', { shape: [8, 8, 3, 3], data: new Float32Array(576) });
+    await expect(loadTorchvisionWeights(model, deep)).rejects.toThrow(/features\.conv1\.weight.*deep-stem DenseNet such as timm's densenetblur121d/);
+    model.dispose();
+  });
+});
