@@ -12,6 +12,8 @@ import { UsageError } from '../../util/errors.js';
 import type { CommandIO } from '../command-io.js';
 import { MIB } from '../../util/format.js';
 import { choice, integer, integerList, memoryModeValue, parseBytes, parseCommandArgs } from '../args.js';
+import { backendTraits } from '../../backend/traits.js';
+import { checkWorkersBackend } from '../../parallel/workers.js';
 import { formatBytes, formatMiB, formatNumber, table } from '../format.js';
 import { createProgress } from '../progress.js';
 
@@ -23,6 +25,12 @@ Memory and time of one training step (SGD with Nesterov momentum, random data) p
   --memory-mode M     ${modeGroupsHelp()} (default all; alias: --mode)
   --backend B         ${BACKEND_NAMES.join(' | ')} (default meta: exact memory, no compute)
   --steps N           timed steps after a warm-up; the median is reported (default 1)
+  --repeat R          time every configuration R times in alternating rounds (each in a process of its own;
+                      the order reversed every other round), reporting min and median: the machine's speed
+                      drifts between runs, so only interleaved measurements compare (a computing backend)
+  --ceiling           with --repeat and --workers 1,N: also time N independent single-worker processes at
+                      once each round (the machine's ceiling for N) and report parallelEfficiency = speedup of
+                      N workers / the ceiling's speedup
   --workers N[,N…]    data-parallel workers (wasm, cpu; each a replica and a shard of the batch, batch norm
                       synchronized), e.g. 1,2 to compare (default 1). On meta: one worker's exact memory
                       and the whole machine's (every worker and the main thread's model of record)
@@ -45,6 +53,8 @@ export const BENCH_OPTIONS = {
   mode: { type: 'string' },
   backend: { type: 'string' },
   steps: { type: 'string' },
+  repeat: { type: 'string' },
+  ceiling: { type: 'boolean' },
   workers: { type: 'string' },
   classes: { type: 'string' },
   json: { type: 'boolean' },
@@ -58,6 +68,10 @@ export const BENCH_OPTIONS = {
 
 interface PyTorchColumn {
   timings: PyTorchTiming[];
+}
+
+function optionalInteger(value: string | undefined, option: string): number | undefined {
+  return value === undefined ? undefined : integer(value, option);
 }
 
 export async function benchCommand(argv: string[], io: CommandIO): Promise<void> {
@@ -78,9 +92,18 @@ export async function benchCommand(argv: string[], io: CommandIO): Promise<void>
   if (values.budget !== undefined && values['budget-chart'] === undefined) throw new UsageError('--budget only applies to --budget-chart');
   const budgetBytes = parseBytes(values.budget ?? '4GiB', 'budget');
   const modes = MODE_GROUPS[modeGroup] as BenchMode[];
+  const repeat = optionalInteger(values.repeat, 'repeat');
+  if (values.ceiling && repeat === undefined) throw new UsageError('--ceiling is measured in rounds: give --repeat R too');
+  if (values.ceiling && !(workers.includes(1) && workers.some((w) => w > 1))) throw new UsageError('--ceiling compares N workers with one: give --workers 1,N');
+  if (repeat !== undefined && !backendTraits(backend).computes) throw new UsageError(`--repeat times steps: give a computing backend (--backend wasm, cpu, …), not ${backend}`);
   const python = values['compare-pytorch'] ? await findPyTorch() : null;
   if (values['compare-pytorch'] && !python) {
     throw new UsageError('--compare-pytorch needs python3 with torch and torchvision (Debian: apt-get install python3-torchvision)');
+  }
+  if (repeat !== undefined) {
+    const { benchRounds } = await import('./bench-rounds.js');
+    checkWorkersBackend(Math.max(...workers), backend);
+    return benchRounds({ model, imageSize, batches, modes, workers, backend, steps, numClasses, repeat, ceiling: values.ceiling ?? false, python, json: values.json ?? false }, io);
   }
 
   const progress = createProgress(!values.json);
