@@ -2,6 +2,7 @@
 export {
   loadTorchvisionWeights,
   saveTorchvisionWeights,
+  torchvisionSafetensorsBytes,
   type LoadTorchvisionOptions,
   type LoadTorchvisionReport,
 } from './torchvision.js';

@@ -3,12 +3,12 @@
  * and a trained model saves as a state_dict that `torchvision.models.densenet121(...)` loads with
  * `load_state_dict(strict=True)`. Names and layouts: ./torchvision-names.ts.
  */
-import { readFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
 import { UsageError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { boolean, knownKeys, logger as validateLogger, plainObject } from '../util/validate.js';
-import { parseSafetensors, writeSafetensors } from './safetensors.js';
+import { encodeSafetensors, parseSafetensors, writeSafetensors } from './safetensors.js';
+import { importNodeBuiltin } from '../util/node.js';
 import {
   CLASSIFIER_PREFIX,
   describe,
@@ -65,6 +65,14 @@ export async function saveTorchvisionWeights(model: tf.LayersModel, path: string
   await writeSafetensors(path, exportTorchvisionStateDict(model), { format: 'pt' });
 }
 
+/**
+ * The same safetensors file as saveTorchvisionWeights writes, as bytes: for a browser (a download) or any
+ * other place that is not a local file.
+ */
+export function torchvisionSafetensorsBytes(model: tf.LayersModel): Uint8Array {
+  return encodeSafetensors(exportTorchvisionStateDict(model), { format: 'pt' });
+}
+
 // ---------------------------------------------------------------- load
 
 /**
@@ -111,6 +119,8 @@ async function readSource(source: string | Uint8Array | TorchvisionStateDict): P
   let bytes: Uint8Array;
   let fileName: string;
   if (typeof source === 'string') {
+    // node:fs at call time: bytes in memory (a browser's) need no file system.
+    const { readFile } = await importNodeBuiltin<typeof import('node:fs/promises')>('node:fs/promises', `reading '${source}'`);
     try {
       bytes = await readFile(source);
     } catch (error) {
