@@ -17,6 +17,7 @@ const DIR = path.join(ROOT, 'test', 'readme-blocks');
 const NOT_RUN: Record<string, string> = {
   'Training: `trainDenseNet`': 'needs an image folder ./flowers',
   'PyTorch weights: `loadTorchvisionWeights`, `saveTorchvisionWeights`, `torchvisionNames`': 'needs a torchvision densenet121.safetensors',
+  'In the browser': "a page's code: needs a browser (downloads://, the .wasm files served at /wasm/)",
 };
 
 interface Block {

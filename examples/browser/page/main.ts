@@ -50,13 +50,19 @@ const tfjsButton = $<HTMLButtonElement>('download-tfjs');
 const safetensorsButton = $<HTMLButtonElement>('download-safetensors');
 
 for (const [value, { label }] of Object.entries(MODELS)) modelSelect.add(new Option(label, value));
-for (const mode of MEMORY_MODES) modeSelect.add(new Option(mode, mode, mode === 'layer', mode === 'layer'));
+for (const mode of MEMORY_MODES) {
+  modeSelect.add(new Option(mode, mode, mode === 'layer', mode === 'layer'));
+  const label = document.createElement('label');
+  label.innerHTML = `<input id="measure-${mode}" type="checkbox" checked> ${mode}`;
+  $('measure-modes').append(label);
+}
 
-// The query string presets the controls (?backend=wasm&model=small&mode=layer): handy for links and tests.
-const query = new URLSearchParams(location.search);
-for (const [key, select] of [['model', modelSelect], ['mode', modeSelect], ['backend', backendSelect]] as const) {
-  const value = query.get(key);
-  if (value !== null) select.value = value;
+// The query string presets the controls (?backend=wasm&model=small&mode=layer&batch=8&steps=100&target=0.9,
+// measure-block=0 to leave a mode out of the measuring): handy for links and for the browser test.
+for (const [key, value] of new URLSearchParams(location.search)) {
+  const control = document.getElementById(key);
+  if (control instanceof HTMLInputElement && control.type === 'checkbox') control.checked = value !== '0' && value !== 'false';
+  else if (control instanceof HTMLSelectElement || control instanceof HTMLInputElement) control.value = value;
 }
 
 const logger: Logger = {
@@ -87,8 +93,8 @@ function renderMemory(): void {
       const row = document.createElement('tr');
       const bar = m ? `<span class="bar" style="width:${Math.max(2, (120 * m.stepPeakBytes) / max)}px"></span>` : '';
       row.innerHTML = m
-        ? `<td>${mode}</td><td>${mib(m.stepPeakBytes)}${bar}</td><td>${mib(m.engineStepPeakBytes)}</td><td>${m.msPerStep.toFixed(0)}</td>`
-        : `<td>${mode}</td><td colspan="3" style="color:#999">not measured</td>`;
+        ? `<td>${mode}</td><td>${mib(m.stepPeakBytes)}${bar}</td><td>${mib(m.engineStepPeakBytes)}</td>`
+        : `<td>${mode}</td><td colspan="2" style="color:#999">not measured</td>`;
       return row;
     }),
   );
@@ -120,7 +126,7 @@ function renderCharts(): void {
 function renderSamples(set: ImageSet): void {
   const box = $('samples');
   box.replaceChildren();
-  for (let i = 0; i < Math.min(16, set.labels.length); i++) {
+  for (let i = 0; i < Math.min(14, set.labels.length); i++) {
     const figure = document.createElement('figure');
     const canvas = document.createElement('canvas');
     canvas.width = canvas.height = set.size;
@@ -185,9 +191,11 @@ async function run(): Promise<void> {
     if (dropped && dropped.train.size !== size) dropped = split(await loadDropped(droppedFiles!, size), createRng(3));
     renderSamples(dropped?.val ?? drawSynthetic(16, size, createRng(99)));
     const numClasses = dropped?.val.classNames.length ?? 4;
-    if ($<HTMLInputElement>('measure').checked) {
+    const toMeasure = MEMORY_MODES.filter((m) => $<HTMLInputElement>(`measure-${m}`).checked);
+    if (toMeasure.length > 0) {
       setStatus(`Measuring one training step per memory mode (${MODELS[choice].label}, batch ${batchSize})…`);
-      await measureModes(choice, batchSize, numClasses, (m, memory) => {
+      $('memory-caption').textContent = `One training step of the ${MODELS[choice].label}, batch ${batchSize}, on ${state.backend}: the peak above what the step starts with (weights, optimizer state, batch).`;
+      await measureModes(choice, toMeasure, batchSize, numClasses, (m, memory) => {
         state.memory[m] = memory;
         renderMemory();
         log(`${m}: step peak ${mib(memory.stepPeakBytes)} (tf.profile ${mib(memory.engineStepPeakBytes)}), ${memory.msPerStep.toFixed(0)} ms/step`);

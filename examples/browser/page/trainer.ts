@@ -23,7 +23,7 @@ export type ModelChoice = 'small' | 'densenet121';
 
 export const MODELS: Record<ModelChoice, { label: string; imageSize: number; build(numClasses: number, seed: number): tf.LayersModel }> = {
   small: {
-    label: 'small DenseNet (k=12, blocks 3-3-3, 32²)',
+    label: 'small DenseNet (k=12, 3-3-3, 32²)',
     imageSize: 32,
     build: (numClasses, seed) =>
       createDenseNet({ growthRate: 12, blockConfig: [3, 3, 3], numInitFeatures: 24, bnSize: 4, dropRate: 0, numClasses, inputShape: [32, 32, 3], seed }),
@@ -54,12 +54,18 @@ export interface ModeMemory {
   msPerStep: number;
 }
 
-/** Each memory mode's training-step peak on a fresh model of the choice (random batch, one step each). */
-export async function measureModes(choice: ModelChoice, batchSize: number, numClasses: number, onMode: (mode: MemoryMode, memory: ModeMemory) => void): Promise<Partial<Record<MemoryMode, ModeMemory>>> {
+/** The modes' training-step peaks on a fresh model of the choice (random batch, one step each). */
+export async function measureModes(
+  choice: ModelChoice,
+  modes: readonly MemoryMode[],
+  batchSize: number,
+  numClasses: number,
+  onMode: (mode: MemoryMode, memory: ModeMemory) => void,
+): Promise<Partial<Record<MemoryMode, ModeMemory>>> {
   const model = MODELS[choice].build(numClasses, 7);
   const out: Partial<Record<MemoryMode, ModeMemory>> = {};
   try {
-    for (const mode of MEMORY_MODES) {
+    for (const mode of modes) {
       applyMode(model, mode);
       const m = await measureTrainingStep({ model, batchSize, steps: 1, seed: 1 });
       out[mode] = { stepPeakBytes: m.stepPeakBytes, engineStepPeakBytes: m.engine.stepPeakBytes, msPerStep: m.msPerStep };
