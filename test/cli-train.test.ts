@@ -58,7 +58,7 @@ describe('efficient-densenet train / predict', () => {
     const train = await cli('train', '--help');
     expect(train.code).toBe(0);
     expect(train.stdout).toContain('Usage: efficient-densenet train --data DIR');
-    for (const option of ['--model', '--image-size', '--batch', '--epochs', '--optimizer', '--lr', '--memory-efficient', '--pretrained', '--freeze-features', '--out', '--resume', '--seed', '--backend', '--json',
+    for (const option of ['--model', '--image-size', '--batch', '--epochs', '--optimizer', '--lr', '--memory-efficient', '--pretrained', '--no-check-hash', '--freeze-features', '--out', '--resume', '--seed', '--backend', '--json',
       '--unfreeze-after', '--features-lr-scale', '--augment', '--no-flip', '--photometric', '--jpeg-quality', '--label-smoothing', '--weight-decay', '--workers']) {
       expect(train.stdout).toContain(option);
     }
@@ -83,6 +83,18 @@ describe('efficient-densenet train / predict', () => {
     const badWorkers = await cli('train', '--data', data, '--workers', 'many');
     expect(badWorkers.code).toBe(2);
     expect(oneLine(badWorkers.stderr)).toContain("--workers must be an integer ≥ 1 or 'auto', got 'many'");
+
+    const badMode = await cli('train', '--data', data, '--memory-mode', 'lean');
+    expect(badMode.code).toBe(2);
+    expect(oneLine(badMode.stderr)).toContain("--memory-mode must be one of naive, bottleneck, layer, block, efficient, auto; got 'lean'");
+
+    const twoSpellings = await cli('train', '--data', data, '--memory-mode', 'layer', '--memory-efficient');
+    expect(twoSpellings.code).toBe(2);
+    expect(oneLine(twoSpellings.stderr)).toContain('are aliases of --memory-mode; give one of them');
+
+    const autoAlone = await cli('train', '--data', data, '--memory-mode', 'auto');
+    expect(autoAlone.code).toBe(2);
+    expect(oneLine(autoAlone.stderr)).toContain('--memory-mode auto plans the modes to fit --memory-budget');
 
     const badJpeg = await cli('train', '--data', data, '--jpeg-quality', '90-40');
     expect(badJpeg.code).toBe(2);

@@ -8,7 +8,8 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend/index.js';
 import { fileSystemHandler } from '../src/io/file-system.js';
-import { createDenseNet, memoryModeOfModel, type CreateDenseNetOptions } from '../src/layers/densenet.js';
+import { createDenseNet, type CreateDenseNetOptions } from '../src/layers/densenet.js';
+import { memoryModeOfModel } from '../src/layers/model-modes.js';
 import { writeSyntheticImageFolder } from '../src/data/synthetic.js';
 import { learningRateAt } from '../src/train/schedule.js';
 import { TrainingOptimizer } from '../src/step/optimizers.js';
@@ -190,22 +191,24 @@ describe('trainDenseNet', () => {
     expect(b.optimizer.equals(a.optimizer)).toBe(true);
   });
 
-  it('gives the same loss curve with memory-efficient training on and off', async () => {
-    const curve = async (memoryEfficient: boolean, recompute?: 'layer' | 'bottleneck') => {
+  it('gives the same loss curve in every memory mode, named by memoryMode or by its alias', async () => {
+    const curve = async (mode: Partial<TrainDenseNetOptions>) => {
       const losses: number[] = [];
       const result = await trainDenseNet(
-        tinyRun({ epochs: 1, batchSize: 4, memoryEfficient, recompute, optimizer: 'sgd', lr: 0.05, callbacks: { onBatchEnd: (m) => void losses.push(m.loss) } }),
+        tinyRun({ epochs: 1, batchSize: 4, ...mode, optimizer: 'sgd', lr: 0.05, callbacks: { onBatchEnd: (m) => void losses.push(m.loss) } }),
       );
+      expect(memoryModeOfModel(result.model), JSON.stringify(mode)).toBe(mode.memoryMode ?? (mode.memoryEfficient ? (mode.recompute ?? 'layer') : 'naive'));
       result.model.dispose();
       return losses;
     };
-    const naive = await curve(false);
+    const naive = await curve({ memoryMode: 'naive' });
     expect(naive).toHaveLength(6);
     // Learning happens (the comparison would be vacuous on a flat curve).
     expect(new Set(naive.map((l) => l.toFixed(6))).size).toBe(6);
-    for (const mode of ['layer', 'bottleneck'] as const) {
-      const efficient = await curve(true, mode);
-      efficient.forEach((loss, i) => expect(Math.abs(loss - naive[i]!) / Math.abs(naive[i]!)).toBeLessThan(1e-4));
+    const others: Array<Partial<TrainDenseNetOptions>> = [{ memoryMode: 'layer' }, { memoryMode: 'block' }, { memoryEfficient: true, recompute: 'bottleneck' }, { memoryEfficient: false }];
+    for (const mode of others) {
+      const losses = await curve(mode);
+      losses.forEach((loss, i) => expect(Math.abs(loss - naive[i]!) / Math.abs(naive[i]!)).toBeLessThan(1e-4));
     }
   });
 
@@ -302,7 +305,7 @@ describe('trainDenseNet', () => {
     expect(memoryModeOfModel(result.model)).not.toBe('');
     result.model.dispose();
     await expectUsageError(trainDenseNet(tinyRun({ epochs: 1, memoryBudget: '1KiB' })), 'too small', 'the smallest whole step');
-    await expectUsageError(trainDenseNet(tinyRun({ memoryBudget: '1GiB', memoryEfficient: true })), 'memoryBudget', 'drop memoryEfficient');
+    await expectUsageError(trainDenseNet(tinyRun({ memoryBudget: '1GiB', memoryEfficient: true })), 'memoryBudget', 'drop memoryMode');
   });
 
   it('freezes the features: only the classifier changes', async () => {

@@ -5,6 +5,7 @@
  * tfjs-webgpu's GPU buffer pool on webgpu (kernels' internal buffers and pooling slack included); null on meta.
  */
 import * as tf from '@tensorflow/tfjs';
+import { backendTraits } from '../backend/traits.js';
 import { webgpuPoolPeakBytes } from '../backend/webgpu/pool.js';
 import { importNodeBuiltin, isNode } from '../util/node.js';
 
@@ -14,16 +15,21 @@ interface WasmBackendInternals {
 
 /** Async because nvidia-smi's module (node:child_process) is loaded only on that Node path. */
 export async function backendPeakBytes(): Promise<number | null> {
-  const name = tf.getBackend();
-  if (name === 'wasm') {
-    const heap = (tf.backend() as unknown as WasmBackendInternals).wasm?.HEAPU8;
-    return heap ? heap.byteLength : null;
+  switch (backendTraits().peakBytes) {
+    case 'wasm-heap': {
+      const heap = (tf.backend() as unknown as WasmBackendInternals).wasm?.HEAPU8;
+      return heap ? heap.byteLength : null;
+    }
+    case 'process-rss':
+      // A browser tells a page nothing of its process's memory.
+      return isNode() ? process.resourceUsage().maxRSS * 1024 : null;
+    case 'nvidia-smi':
+      return gpuMemoryOfThisProcess();
+    case 'webgpu-pool':
+      return webgpuPoolPeakBytes(tf.backend());
+    case null:
+      return null;
   }
-  // A browser tells a page nothing of its process's memory.
-  if (name === 'cpu') return isNode() ? process.resourceUsage().maxRSS * 1024 : null;
-  if (name === 'tensorflow') return gpuMemoryOfThisProcess();
-  if (name === 'webgpu') return webgpuPoolPeakBytes(tf.backend());
-  return null;
 }
 
 async function gpuMemoryOfThisProcess(): Promise<number | null> {

@@ -3,22 +3,21 @@
  * validation, per-epoch snapshots that a killed run resumes from bit-exactly, and the usual outputs
  * (history, metrics CSV, curves, class names, best model) in an output folder.
  */
-import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { explainOutOfMemory } from '../backend/out-of-memory.js';
+import { explainOutOfMemory, type OutOfMemoryContext } from '../memory/out-of-memory-advice.js';
 import { applyMemoryBudget } from '../memory/plan.js';
 import { fileSystemHandler } from '../io/file-system.js';
-import { writeFileAtomic } from '../util/atomic.js';
 import { UsageError } from '../util/errors.js';
 import { stderrLogger, type Logger } from '../util/logger.js';
 import { BestWeights } from './best.js';
 import { epochSeed, prepareData, type DataSource } from './data-source.js';
 import { evaluate } from './evaluate.js';
+import { writeClassNames } from '../data/class-names.js';
 import { localSteps, poolSteps, trainEpoch } from './loop.js';
 import { WorkerPool } from '../parallel/pool.js';
 import { resolveWorkers } from '../parallel/workers.js';
-import { buildModel, classifierOf, defaultMemoryEfficient } from './model-setup.js';
-import { trainableVariables } from '../step/step.js';
+import { buildModel, defaultMemoryMode } from './model-setup.js';
+import { classifierIndices, paramGroups } from '../step/step.js';
 import { checkOptions, type Checked, type RunSettings } from './options.js';
 import { TrainingOptimizer } from '../step/optimizers.js';
 import { createTrainingProgress } from './progress.js';
@@ -34,17 +33,17 @@ import type { BestEpoch, EpochMetrics, TrainDenseNetOptions, TrainResult } from 
  * workers, each holds a replica and the largest shard, within an equal share of the budget.
  */
 async function planToBudget(model: tf.LayersModel, settings: RunSettings, workers: number, logger: Logger): Promise<void> {
-  const { imageSize, numClasses, lr, momentum } = settings;
-  // The plan counts the optimizer's state in the whole step: the same kind of state as training's.
-  const createOptimizer = () => (settings.optimizer === 'adam' ? tf.train.adam(lr) : tf.train.momentum(lr, momentum, true));
+  const { imageSize, numClasses, lr, momentum, weightDecay } = settings;
+  // The plan counts the optimizer's state in the whole step: training's own optimizer.
+  const optimizer = { name: settings.optimizer, lr, momentum, weightDecay };
   const batchSize = Math.ceil(settings.batchSize / workers);
   const budget = Math.floor(settings.memoryBudget! / workers);
   if (workers > 1) logger.info(`memory budget: ${workers} workers, each a replica and ${batchSize} images within ${budget} bytes`);
-  await applyMemoryBudget(model, { batchSize, imageSize, numClasses, budget, createOptimizer, logger });
+  await applyMemoryBudget(model, { batchSize, imageSize, numClasses, budget, optimizer, logger });
 }
 
 /** Runs `fn`, turning an out-of-memory failure into explainOutOfMemory's message. */
-async function explainingOom<T>(fn: () => Promise<T>, context: { model: string; batchSize: number; memoryEfficient: boolean }): Promise<T> {
+async function explainingOom<T>(fn: () => Promise<T>, context: Omit<OutOfMemoryContext, 'backend'>): Promise<T> {
   try {
     return await fn();
   } catch (error) {
@@ -99,8 +98,8 @@ export async function trainDenseNet(options: TrainDenseNetOptions): Promise<Trai
   const { checked, snapshot, settings, data } = await prepare(options);
   const baseLogger = checked.logger;
   await tf.ready();
-  const memoryEfficient = checked.memoryEfficient ?? defaultMemoryEfficient();
-  const oomContext = { model: settings.model.startsWith('config:') ? 'a DenseNet' : settings.model, batchSize: settings.batchSize, memoryEfficient };
+  const memoryMode = checked.memoryMode ?? defaultMemoryMode();
+  const oomContext = { model: settings.model.startsWith('config:') ? 'a DenseNet' : settings.model, batchSize: settings.batchSize, memoryMode };
   const workers = resolveWorkers(checked.workers, tf.getBackend());
   const model = await explainingOom(() => buildModel(checked, settings, data, baseLogger, snapshot), oomContext);
   if (settings.memoryBudget !== null) await planToBudget(model, settings, workers, baseLogger);
@@ -127,18 +126,15 @@ export async function trainDenseNet(options: TrainDenseNetOptions): Promise<Trai
       await restoreRun(snapshot, model, optimizer);
       logger.info(`resuming ${outDir} after epoch ${startEpoch} of ${settings.epochs}`);
     }
-    const classifier = trainableVariables(classifierOf(model));
-    const variables = trainableVariables(model);
-    const features = variables.filter((v) => !classifier.includes(v));
+    const { features, classifier } = paramGroups(model);
     if (workers > 1) {
-      const indices = classifier.map((v) => variables.indexOf(v));
-      pool = await WorkerPool.start({ workers, model, optimizer: optimizer.settings, optimizerState: snapshot ? optimizer : undefined, classifier: indices });
+      pool = await WorkerPool.start({ workers, model, optimizer: optimizer.settings, optimizerState: snapshot ? optimizer : undefined, classifier: classifierIndices(model) });
       logger.info(`data-parallel: ${workers} workers on ${tf.getBackend()}, batch ${settings.batchSize} split into shards of ${Math.ceil(settings.batchSize / workers)} or fewer, batch norm synchronized`);
     }
     const runStep = pool ? poolSteps(pool) : localSteps(model, optimizer);
     if (outDir !== undefined) {
       if (checked.overwrite) await clearSnapshots(outDir);
-      await writeFileAtomic(path.join(outDir, 'classes.json'), `${JSON.stringify(data.classNames, null, 2)}\n`);
+      await writeClassNames(outDir, data.classNames);
     }
     for (let epoch = startEpoch; epoch < settings.epochs; epoch++) {
       const epochStart = performance.now();

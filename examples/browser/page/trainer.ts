@@ -9,7 +9,7 @@ import {
   initBackend,
   measureTrainingStep,
   MEMORY_MODES,
-  setMemoryEfficient,
+  setMemoryMode,
   softmaxCrossEntropy,
   type Logger,
   type MemoryMode,
@@ -35,10 +35,9 @@ export const MODELS: Record<ModelChoice, { label: string; imageSize: number; bui
   },
 };
 
-/** The one place that maps the page's mode names onto the library's switch. */
+/** Every dense block of the model in one mode (the library switches layers in place, weights untouched). */
 export function applyMode(model: tf.LayersModel, mode: MemoryMode): void {
-  if (mode === 'naive') setMemoryEfficient(model, false);
-  else setMemoryEfficient(model, true, mode);
+  setMemoryMode(model, mode);
 }
 
 /** The wasm binaries are copied next to the bundle (examples/browser/build.ts). */
