@@ -2,9 +2,10 @@
  * The house rules that keep the code base readable: top-level folders of src/ import only downwards, no file
  * is over 400 lines, a backend's name decides things only in backend/ (its traits table) and a memory mode's
  * name only in the mode table, and the main entry loads no image decoder (sharp) or charting library (vega),
- * so a user who only wants a model needs neither.
+ * so a user who only wants a model needs neither; and it bundles for a browser.
  */
 import { spawnSync } from 'node:child_process';
+import { builtinModules } from 'node:module';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -152,4 +153,44 @@ describe('importing the package', () => {
     expect(loads(urls, 'sharp')).toBe(true);
     expect(loads(urls, 'vega')).toBe(true);
   });
+});
+
+describe('the main entry in a browser', () => {
+  /** Packages that need Node (native code, the file system, a terminal); none may be in a browser bundle. */
+  const NODE_ONLY_PACKAGES = ['sharp', 'webgpu', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'cli-progress', 'vega', 'vega-lite'];
+
+  /**
+   * Bundles an entry as a browser bundler would (esbuild, platform 'browser'): a `node:` import anywhere in
+   * its import graph, dynamic imports with a literal specifier included, fails the build. Node-only code is
+   * reached through a runtime-valued specifier behind a Node check (src/util/node.ts, src/backend/index.ts),
+   * which bundlers leave alone by design.
+   */
+  async function browserBundleInputs(entry: string): Promise<string[]> {
+    const { build } = await import('esbuild');
+    const result = await build({
+      entryPoints: [path.join(ROOT, entry)],
+      bundle: true,
+      platform: 'browser',
+      format: 'esm',
+      write: false,
+      metafile: true,
+      logLevel: 'silent',
+      outdir: path.join(tmpdir(), 'browser-bundle-check'),
+    });
+    expect(result.errors).toEqual([]);
+    return Object.keys(result.metafile.inputs);
+  }
+
+  for (const entry of ['src/index.ts', 'src/weights/index.ts']) {
+    it(`${entry} bundles for the browser with no node: module and no Node-only package`, async () => {
+      const inputs = await browserBundleInputs(entry);
+      expect(inputs.some((input) => input.includes('node_modules/@tensorflow/tfjs-core/'))).toBe(true); // the metafile lists packages
+      // A package's own `require('fs')` that its package.json maps to false for browsers shows as '(disabled):fs'.
+      expect(inputs.filter((input) => input.startsWith('node:') || builtinModules.includes(input))).toEqual([]);
+      const nodeOnly = inputs.filter((input) => NODE_ONLY_PACKAGES.some((pkg) => input.includes(`node_modules/${pkg}/`)));
+      expect(nodeOnly).toEqual([]);
+      // Dawn's set-up stays out: only the browser's navigator.gpu path of src/backend/webgpu is bundled.
+      expect(inputs.filter((input) => /src\/backend\/webgpu\/(index|adapter|find|probe)\.ts$/.test(input))).toEqual([]);
+    });
+  }
 });

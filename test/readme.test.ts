@@ -17,6 +17,7 @@ const DIR = path.join(ROOT, 'test', 'readme-blocks');
 const NOT_RUN: Record<string, string> = {
   'Training: `trainDenseNet`': 'needs an image folder ./flowers',
   'PyTorch weights: `loadTorchvisionWeights`, `saveTorchvisionWeights`, `torchvisionNames`': 'needs torchvision\'s densenet121-a639ec97.pth',
+  'In the browser': "a page's code: needs a browser (downloads://, the .wasm files served at /wasm/)",
 };
 
 interface Block {

@@ -8,11 +8,14 @@
  * - `meta` / `meta-wasm`: shapes only, no compute — exact memory planning in seconds (mirroring cpu's or
  *   wasm's buffer aliasing);
  * - `auto`: tensorflow if it loads, else webgpu if its adapter is a hardware one, else wasm, else cpu.
+ * In a browser (no Node): `webgpu` is the page's navigator.gpu, `tensorflow` does not exist, and `auto` is
+ * webgpu on a hardware adapter, else wasm, else cpu; the file:// handlers are Node's only.
  */
 import * as tf from '@tensorflow/tfjs';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { UsageError } from '../util/errors.js';
 import { registerFileSystemRouter, setNativeFileSystem } from '../io/file-system.js';
+import { environmentVariable, isNode } from '../util/node.js';
 import { BACKEND_TRAITS } from './traits.js';
 
 export const BACKEND_NAMES = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu', 'meta', 'meta-wasm'] as const;
@@ -27,6 +30,12 @@ export const BACKEND_ENV = 'EFFICIENT_DENSENET_BACKEND';
 export interface InitBackendOptions {
   /** Receives one line saying which backend was chosen and why. */
   logger?: Logger;
+  /**
+   * Where tfjs-backend-wasm's `.wasm` files are served from, for a page (tfjs's `setWasmPaths`: a URL prefix
+   * ending in '/', or a map from file name to URL). A bundler does not copy them next to the bundle; the
+   * README's "In the browser" says how. Node finds them in node_modules and needs none.
+   */
+  wasmPaths?: string | Record<string, string>;
 }
 
 export function isBackendName(name: string): name is BackendName {
@@ -67,16 +76,21 @@ async function activate(name: ResolvedBackend): Promise<void> {
  */
 export async function initBackend(name?: BackendName | string, options: InitBackendOptions = {}): Promise<ResolvedBackend> {
   const logger = options.logger ?? silentLogger;
-  const requested = name ?? process.env[BACKEND_ENV] ?? 'auto';
-  const source = name !== undefined ? 'requested' : process.env[BACKEND_ENV] !== undefined ? `from ${BACKEND_ENV}` : 'default';
+  const fromEnvironment = environmentVariable(BACKEND_ENV);
+  const requested = name ?? fromEnvironment ?? 'auto';
+  const source = name !== undefined ? 'requested' : fromEnvironment !== undefined ? `from ${BACKEND_ENV}` : 'default';
   if (!isBackendName(requested)) {
     throw new UsageError(`backend must be one of ${BACKEND_NAMES.join(', ')}; got '${requested}'${source.startsWith('from') ? ` (${source})` : ''}`);
   }
   // tfjs prints banners and warnings through console unless in production mode; the library must not.
   tf.env().set('PROD', true);
-  // model.save('file://…') / tf.loadLayersModel('file://…') on every backend, not only tfjs-node's.
-  registerFileSystemRouter();
   tf.env().set('CHECK_COMPUTATION_FOR_ERRORS', false);
+  const inBrowser = !isNode();
+  if (inBrowser && (requested === 'auto' || requested === 'tensorflow' || requested === 'webgpu')) {
+    return initGpuInBrowser(requested, source, logger, options.wasmPaths);
+  }
+  // model.save('file://…') / tf.loadLayersModel('file://…') on every backend, not only tfjs-node's (Node's file system).
+  if (!inBrowser) registerFileSystemRouter();
 
   if (requested === 'tensorflow' || requested === 'auto') {
     const native = await loadNative();
@@ -92,7 +106,7 @@ export async function initBackend(name?: BackendName | string, options: InitBack
       );
     }
     // Loaded only now: the webgpu packages are optional and Dawn is native code.
-    const webgpu = await import('./webgpu/index.js');
+    const webgpu = await importNodeWebGPU();
     const search = await webgpu.findWebGPUAdapter();
     let noGpu = search.found ? `webgpu has only a software ${webgpu.describeAdapter(search.adapter)}` : `webgpu: ${search.reason}`;
     if (search.found && !search.adapter.software) {
@@ -105,7 +119,7 @@ export async function initBackend(name?: BackendName | string, options: InitBack
       }
     }
     try {
-      await initWasm();
+      await initWasm(options.wasmPaths);
       logger.info(`backend: wasm (no native TensorFlow: ${native.failures.map((f) => f.split(':')[0]).join(' and ')} did not load; ${noGpu}; see docs/gpu.md for GPU speed)`);
       return 'wasm';
     } catch (error) {
@@ -117,13 +131,13 @@ export async function initBackend(name?: BackendName | string, options: InitBack
   switch (requested) {
     case 'webgpu': {
       // An Error (exit 1), not a UsageError: the request is valid, the machine lacks a package, driver or adapter.
-      const webgpu = await import('./webgpu/index.js');
+      const webgpu = await importNodeWebGPU();
       const adapter = await webgpu.activateWebGPU();
       logger.info(`backend: webgpu (${webgpu.describeAdapter(adapter)}; ${source})`);
       return 'webgpu';
     }
     case 'wasm':
-      await initWasm();
+      await initWasm(options.wasmPaths);
       break;
     case 'cpu':
       await activate('cpu');
@@ -141,9 +155,65 @@ export async function initBackend(name?: BackendName | string, options: InitBack
   return requested;
 }
 
+/**
+ * Dawn's set-up (./webgpu/index.ts: node:child_process, node:fs, the native `webgpu` package) is Node's
+ * only. Its specifier reaches import() as a runtime value so that browser bundlers do not follow it (they
+ * would fail on its node: imports); Node, tsx and vitest resolve it relative to this module as usual. (A
+ * bundle made for Node lacks it too: such a bundle should keep this package external.)
+ */
+const NODE_WEBGPU_MODULE: string = './webgpu/index.js';
+function importNodeWebGPU(): Promise<typeof import('./webgpu/index.js')> {
+  return import(/* webpackIgnore: true */ /* @vite-ignore */ NODE_WEBGPU_MODULE);
+}
+
+/** A page's auto and webgpu: navigator.gpu (a hardware adapter for `auto`), else wasm, else cpu; no native TensorFlow there. */
+async function initGpuInBrowser(
+  requested: 'auto' | 'tensorflow' | 'webgpu',
+  source: string,
+  logger: Logger,
+  wasmPaths: InitBackendOptions['wasmPaths'],
+): Promise<ResolvedBackend> {
+  if (requested === 'tensorflow') {
+    throw new UsageError(`backend 'tensorflow' (tfjs-node) runs only in Node; in a browser use webgpu, wasm or cpu`);
+  }
+  const webgpu = await import('./webgpu/browser.js');
+  const search = await webgpu.findBrowserWebGPUAdapter();
+  if (requested === 'webgpu') {
+    const adapter = await webgpu.activateBrowserWebGPU(search);
+    logger.info(`backend: webgpu (adapter "${adapter.name}"${adapter.software ? ', software: correct but slow' : ''}; ${source})`);
+    return 'webgpu';
+  }
+  // As in Node: a software adapter (SwiftShader) is slower than wasm, so auto passes it over.
+  let noGpu = search.found ? `webgpu has only the software adapter "${search.adapter.name}"` : `webgpu: ${search.reason}`;
+  if (search.found && !search.adapter.software) {
+    try {
+      const adapter = await webgpu.activateBrowserWebGPU(search);
+      logger.info(`backend: webgpu (adapter "${adapter.name}"; ${source})`);
+      return 'webgpu';
+    } catch (error) {
+      noGpu = `webgpu failed: ${firstLine(error)}`;
+    }
+  }
+  try {
+    await initWasm(wasmPaths);
+    logger.info(`backend: wasm (${noGpu}; ${source})`);
+    return 'wasm';
+  } catch (error) {
+    await activate('cpu');
+    logger.info(`backend: cpu (${noGpu}; wasm failed: ${firstLine(error)}; cpu is very slow for convolutions)`);
+    return 'cpu';
+  }
+}
+
 /** Loaded here, not at import: a user who never trains on wasm never loads its module. */
-async function initWasm(): Promise<void> {
-  await import('@tensorflow/tfjs-backend-wasm');
+async function initWasm(wasmPaths?: InitBackendOptions['wasmPaths']): Promise<void> {
+  const wasmBackend = await import('@tensorflow/tfjs-backend-wasm');
+  if (wasmPaths !== undefined) wasmBackend.setWasmPaths(wasmPaths);
+  if (!isNode()) {
+    // Our float64 channel sums instantiate a module on wasm's memory, declared unshared: tfjs's threaded
+    // build (chosen in cross-origin-isolated pages) has a shared one, which that module cannot import.
+    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+  }
   const { registerWasmFastOverrides, registerWasmTrainingKernels } = await import('./wasm/index.js');
   registerWasmTrainingKernels();
   // Stock wasm's input gradients, pooling gradients and transposed products are 10× slower than its forward.

@@ -39,7 +39,7 @@ export async function measurePooledSteps(
       await step();
       stepMs.push(performance.now() - start);
     }
-    return { msPerStep: median(stepMs), stepMs, workerBackendBytes: await pool.backendPeakBytes(), mainBackendBytes: backendPeakBytes() };
+    return { msPerStep: median(stepMs), stepMs, workerBackendBytes: await pool.backendPeakBytes(), mainBackendBytes: await backendPeakBytes() };
   } finally {
     await pool.close();
     tf.dispose([xs, ys]);

@@ -2,11 +2,21 @@
  * `model.save('file://DIR')` and `tf.loadLayersModel('file://DIR/model.json')` without tfjs-node: the same
  * files tfjs-node writes (model.json + weights.bin), written atomically so an interrupted save never leaves a
  * half-written model behind. When tfjs-node is loaded it registers its own handlers and these step aside.
+ * Node only: node:fs and node:path are imported when a save or load runs, so this module (part of the main
+ * entry) bundles for browsers, where `initBackend` does not register the file:// router.
  */
 import * as tf from '@tensorflow/tfjs';
-import { promises as fs } from 'node:fs';
-import * as path from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
+import { importNodeBuiltin } from '../util/node.js';
+
+type NodePath = typeof import('node:path');
+type NodeFs = typeof import('node:fs');
+
+async function nodeModules(purpose: string): Promise<{ fs: NodeFs['promises']; path: NodePath }> {
+  const path = await importNodeBuiltin<NodePath>('node:path', purpose);
+  const { promises: fs } = await importNodeBuiltin<NodeFs>('node:fs', purpose);
+  return { fs, path };
+}
 
 const SCHEME = 'file://';
 const MODEL_FILE = 'model.json';
@@ -24,7 +34,7 @@ function stripScheme(url: string): string {
 }
 
 /** The directory a save goes to: a `.json` path names the model file, anything else a directory. */
-function modelPaths(target: string): { dir: string; modelJson: string } {
+function modelPaths(path: NodePath, target: string): { dir: string; modelJson: string } {
   if (target.endsWith('.json')) return { dir: path.dirname(target), modelJson: target };
   return { dir: target, modelJson: path.join(target, MODEL_FILE) };
 }
@@ -44,9 +54,10 @@ function concatWeightData(data: tf.io.WeightData | undefined): Uint8Array {
 
 /** An IOHandler that saves to and loads from a directory on disk. */
 export function fileSystemHandler(target: string): tf.io.IOHandler {
-  const { dir, modelJson } = modelPaths(target);
   return {
     async save(artifacts: tf.io.ModelArtifacts): Promise<tf.io.SaveResult> {
+      const { path } = await nodeModules(`saving a model to 'file://${target}'`);
+      const { dir, modelJson } = modelPaths(path, target);
       if (artifacts.modelTopology instanceof ArrayBuffer) {
         throw new Error('saving binary model topologies is not supported; save a tfjs LayersModel');
       }
@@ -63,6 +74,8 @@ export function fileSystemHandler(target: string): tf.io.IOHandler {
       return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON({ ...artifacts, weightData: weights.buffer as ArrayBuffer }) };
     },
     async load(): Promise<tf.io.ModelArtifacts> {
+      const { fs, path } = await nodeModules(`loading a model from 'file://${target}'`);
+      const { modelJson } = modelPaths(path, target);
       let text: string;
       try {
         text = await fs.readFile(modelJson, 'utf8');

@@ -5,22 +5,24 @@
  * tfjs-webgpu's GPU buffer pool on webgpu (kernels' internal buffers and pooling slack included); null on meta.
  */
 import * as tf from '@tensorflow/tfjs';
-import { execFileSync } from 'node:child_process';
 import { backendTraits } from '../backend/traits.js';
 import { webgpuPoolPeakBytes } from '../backend/webgpu/pool.js';
+import { importNodeBuiltin, isNode } from '../util/node.js';
 
 interface WasmBackendInternals {
   wasm?: { HEAPU8?: Uint8Array };
 }
 
-export function backendPeakBytes(): number | null {
+/** Async because nvidia-smi's module (node:child_process) is loaded only on that Node path. */
+export async function backendPeakBytes(): Promise<number | null> {
   switch (backendTraits().peakBytes) {
     case 'wasm-heap': {
       const heap = (tf.backend() as unknown as WasmBackendInternals).wasm?.HEAPU8;
       return heap ? heap.byteLength : null;
     }
     case 'process-rss':
-      return process.resourceUsage().maxRSS * 1024;
+      // A browser tells a page nothing of its process's memory.
+      return isNode() ? process.resourceUsage().maxRSS * 1024 : null;
     case 'nvidia-smi':
       return gpuMemoryOfThisProcess();
     case 'webgpu-pool':
@@ -30,8 +32,9 @@ export function backendPeakBytes(): number | null {
   }
 }
 
-function gpuMemoryOfThisProcess(): number | null {
+async function gpuMemoryOfThisProcess(): Promise<number | null> {
   try {
+    const { execFileSync } = await importNodeBuiltin<typeof import('node:child_process')>('node:child_process', 'reading GPU memory from nvidia-smi');
     const out = execFileSync('nvidia-smi', ['--query-compute-apps=pid,used_memory', '--format=csv,noheader,nounits'], {
       encoding: 'utf8',
       timeout: 10_000,

@@ -126,7 +126,7 @@ export async function measureTrainingStep(options: MeasureTrainingStepOptions): 
       stepMs,
       backend: tf.getBackend(),
       leakedTensors,
-      backendPeakBytes: backendPeakBytes(),
+      backendPeakBytes: await backendPeakBytes(),
     };
   } finally {
     tf.dispose([xs, ys]);

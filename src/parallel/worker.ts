@@ -166,7 +166,7 @@ async function handle(request: Request): Promise<void> {
         await setState(request);
         return reply({ type: 'done', id: request.id });
       case 'memory':
-        return reply({ type: 'memory', id: request.id, backendPeakBytes: backendPeakBytes() });
+        return reply({ type: 'memory', id: request.id, backendPeakBytes: await backendPeakBytes() });
     }
   } catch (error) {
     const e = error instanceof Error ? error : new Error(String(error));

@@ -6,6 +6,7 @@ export {
   loadTorchvisionWeights,
   readTorchvisionStateDict,
   saveTorchvisionWeights,
+  torchvisionSafetensorsBytes,
   type LoadTorchvisionOptions,
   type LoadTorchvisionReport,
 } from './torchvision.js';

@@ -1,5 +1,5 @@
-import { promises as fs } from 'node:fs';
 import { writeFileAtomic } from '../util/atomic.js';
+import { importNodeBuiltin } from '../util/node.js';
 import { UsageError } from '../util/errors.js';
 
 /**
@@ -282,8 +282,10 @@ export function parseSafetensors(bytes: Uint8Array, fileName = '<buffer>'): Safe
 export async function readSafetensors(source: string | Uint8Array): Promise<SafetensorsFile> {
   if (typeof source === 'string') {
     let bytes: Uint8Array;
+    // node:fs at call time: bytes in memory (a browser's) need no file system.
+    const { readFile } = await importNodeBuiltin<typeof import('node:fs/promises')>('node:fs/promises', `reading '${source}'`);
     try {
-      bytes = await fs.readFile(source);
+      bytes = await readFile(source);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       throw new UsageError(`safetensors file '${source}': cannot be read (${reason})`);

@@ -104,7 +104,8 @@ export async function checkHashPrefix(bytes: Uint8Array, fileName: string): Prom
   const prefix = hashPrefixOf(fileName);
   if (prefix === null) return;
   // Web Crypto (global in Node ≥ 20 and in browsers) keeps node:crypto out of this module.
-  const digest = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', bytes));
+  // The DOM typings (the browser demo's check) want an ArrayBuffer-backed view; a file's bytes are one.
+  const digest = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
   const hex = Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
   if (!hex.startsWith(prefix)) {
     throw new WeightsFileError(

@@ -3,12 +3,12 @@
  * and a trained model saves as a state_dict that `torchvision.models.densenet121(...)` loads with
  * `load_state_dict(strict=True)`. Names and layouts: ./torchvision-names.ts.
  */
-import { readFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
 import { UsageError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { boolean, knownKeys, logger as validateLogger, plainObject } from '../util/validate.js';
-import { writeSafetensors } from './safetensors.js';
+import { encodeSafetensors, writeSafetensors } from './safetensors.js';
+import { importNodeBuiltin } from '../util/node.js';
 import { checkHashPrefix, parseStateDict } from './state-dict.js';
 import {
   CLASSIFIER_PREFIX,
@@ -71,6 +71,14 @@ export async function saveTorchvisionWeights(model: tf.LayersModel, path: string
   await writeSafetensors(path, exportTorchvisionStateDict(model), { format: 'pt' });
 }
 
+/**
+ * The same safetensors file as saveTorchvisionWeights writes, as bytes: for a browser (a download) or any
+ * other place that is not a local file.
+ */
+export function torchvisionSafetensorsBytes(model: tf.LayersModel): Uint8Array {
+  return encodeSafetensors(exportTorchvisionStateDict(model), { format: 'pt' });
+}
+
 // ---------------------------------------------------------------- load
 
 /**
@@ -81,6 +89,8 @@ export async function saveTorchvisionWeights(model: tf.LayersModel, path: string
 export async function readTorchvisionStateDict(path: string, options: { checkHash?: boolean } = {}): Promise<Map<string, TorchvisionTensor>> {
   if (typeof path !== 'string' || path.length === 0) throw new UsageError(`readTorchvisionStateDict: path must be a non-empty string, got ${describe(path)}`);
   let bytes: Uint8Array;
+  // node:fs at call time: bytes in memory (a browser's) need no file system.
+  const { readFile } = await importNodeBuiltin<typeof import('node:fs/promises')>('node:fs/promises', `reading '${path}'`);
   try {
     bytes = await readFile(path);
   } catch (error) {

@@ -10,31 +10,9 @@ import { pathToFileURL } from 'node:url';
 /** The optional packages the backend needs, pinned as package.json pins them. */
 export const WEBGPU_PACKAGES = ['webgpu@0.6.2', '@tensorflow/tfjs-backend-webgpu@4.22.0'] as const;
 
-/** What the backend reports about the adapter it runs on. */
-export interface AdapterSummary {
-  /** The driver's name for it (e.g. "NVIDIA H200", "llvmpipe (LLVM 19.1.7, 256 bits)"). */
-  name: string;
-  vendor: string;
-  architecture: string;
-  /** A CPU implementation (Mesa's llvmpipe, SwiftShader, WARP): correct but far slower than a GPU. */
-  software: boolean;
-  /** The adapter's limits that bound a tensor: the largest buffer, and the largest a shader may bind. */
-  limits?: { maxBufferSize: number; maxStorageBufferBindingSize: number };
-}
+export { summarizeAdapter, POWER_PREFERENCE, type AdapterSummary, type DawnAdapter } from './summary.js';
+import type { DawnAdapter } from './summary.js';
 
-/** The slice of Dawn's GPU/GPUAdapter this module reads (typed here so the optional package is not needed to compile). */
-interface DawnAdapterInfo {
-  vendor?: string;
-  architecture?: string;
-  device?: string;
-  description?: string;
-  isFallbackAdapter?: boolean;
-}
-export interface DawnAdapter {
-  info?: DawnAdapterInfo;
-  isFallbackAdapter?: boolean;
-  limits?: { maxBufferSize: number; maxStorageBufferBindingSize: number };
-}
 export interface DawnGpu {
   requestAdapter(options?: { powerPreference?: 'low-power' | 'high-performance' }): Promise<DawnAdapter | null>;
 }
@@ -42,21 +20,6 @@ interface DawnModule {
   create(flags: string[]): DawnGpu;
   globals: Record<string, unknown>;
 }
-
-/** CPU adapters that do not call themselves fallback adapters (Dawn marks only some). */
-const SOFTWARE_NAMES = /llvmpipe|lavapipe|softpipe|swiftshader|warp|microsoft basic render/i;
-
-export function summarizeAdapter(adapter: DawnAdapter): AdapterSummary {
-  const info = adapter.info ?? {};
-  const vendor = info.vendor ?? '';
-  const architecture = info.architecture ?? '';
-  const name = info.description || info.device || [vendor, architecture].filter(Boolean).join(' ') || 'unnamed adapter';
-  const software = Boolean(info.isFallbackAdapter ?? adapter.isFallbackAdapter) || SOFTWARE_NAMES.test(`${name} ${vendor} ${info.device ?? ''}`);
-  return { name, vendor, architecture, software, ...(adapter.limits ? { limits: adapter.limits } : {}) };
-}
-
-/** tfjs-backend-webgpu asks for this adapter; the one we describe must be the same. */
-export const POWER_PREFERENCE = 'high-performance' as const;
 
 /**
  * Where the optional packages are, without loading them; or which one is missing. Resolved from this

@@ -31,6 +31,15 @@ interface ChannelSumsExports {
 }
 
 let compiled: object | null = null;
+
+/** atob, not Node's Buffer: the module also runs in browsers (both have atob). Small enough (< 4 KB) for a
+ * synchronous compile on a browser's main thread. */
+function base64Bytes(text: string): Uint8Array {
+  const binary = (globalThis as unknown as { atob(data: string): string }).atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
 const instances = new WeakMap<WasmMemory, ChannelSumsExports>();
 
 /** Our module instantiated on `wasm`'s memory (once per memory; a re-created backend gets a new one). */
@@ -38,7 +47,7 @@ function exportsFor(wasm: EmscriptenWasm): ChannelSumsExports {
   const memory = wasm.asm.memory;
   let found = instances.get(memory);
   if (!found) {
-    compiled ??= new WebAssemblyApi.Module(Buffer.from(CHANNEL_SUMS_WASM, 'base64'));
+    compiled ??= new WebAssemblyApi.Module(base64Bytes(CHANNEL_SUMS_WASM));
     found = new WebAssemblyApi.Instance(compiled, { env: { memory } }).exports as unknown as ChannelSumsExports;
     instances.set(memory, found);
   }
