@@ -8,6 +8,7 @@ import { inputImageSize } from '../layers/densenet.js';
 import { median } from '../memory/measure.js';
 import { backendPeakBytes } from '../memory/backend-memory.js';
 import { WorkerPool } from '../parallel/pool.js';
+import { checkWorkerMemory } from '../parallel/admission.js';
 import { trainableVariables } from '../step/step.js';
 
 export interface PooledStepTiming {
@@ -23,6 +24,8 @@ export async function measurePooledSteps(model: tf.LayersModel, options: { batch
   const imageSize = inputImageSize(model)!;
   const numClasses = model.outputs[0]!.shape[1] as number;
   const { batchSize } = options;
+  // Before any worker starts: the workers' memory (replica, shard, runtime) and the model of record must fit.
+  await checkWorkerMemory({ model, workers: options.workers, batchSize, imageSize, numClasses, createOptimizer: () => tf.train.momentum(0.01, 0.9) });
   const xs = tf.randomNormal([batchSize, imageSize, imageSize, 3], 0, 1, 'float32', options.seed);
   const ys = tf.tidy(() => tf.oneHot(tf.randomUniform([batchSize], 0, numClasses, 'int32', options.seed), numClasses));
   const variables = trainableVariables(model);

@@ -1,6 +1,8 @@
 /** How many data-parallel workers a run gets, from what the caller asked and the backend it runs on. */
 import * as os from 'node:os';
+import { isShapeOnly } from '../backend/limits.js';
 import { UsageError } from '../util/errors.js';
+import { checkWorkerCores } from './admission.js';
 
 /** Backends whose workers each compute on a core of their own: tfjs-backend-wasm and the JavaScript cpu backend. */
 export const PARALLEL_BACKENDS: readonly string[] = ['wasm', 'cpu'];
@@ -27,12 +29,14 @@ export function resolveWorkers(requested: WorkersOption | undefined, backend: st
 
 /**
  * Refuses more than one worker on a backend that cannot run them (the benchmarks: meta measures workers'
- * memory exactly, wasm and cpu run them).
+ * memory exactly, wasm and cpu run them), and, where they run, more workers than cores unless
+ * allowOversubscribe (admission.ts). On meta nothing starts: any count may be planned for another machine.
  */
-export function checkWorkersBackend(workers: number, backend: string): void {
-  if (workers > 1 && !backend.startsWith('meta') && !PARALLEL_BACKENDS.includes(backend)) {
+export function checkWorkersBackend(workers: number, backend: string, { allowOversubscribe = false } = {}): void {
+  if (workers > 1 && !isShapeOnly(backend) && !PARALLEL_BACKENDS.includes(backend)) {
     throw new UsageError(`workers above 1 need the ${PARALLEL_BACKENDS.join(' or ')} backend (or meta, for memory); the backend is ${backend}`);
   }
+  if (!isShapeOnly(backend)) checkWorkerCores(workers, allowOversubscribe);
 }
 
 /** Checks the option's form: an integer ≥ 1 or 'auto'. */

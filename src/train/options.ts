@@ -37,7 +37,7 @@ export const OPTIMIZER_DEFAULTS: Record<OptimizerName, { lr: number; weightDecay
 const OPTION_KEYS = [
   'model', 'numClasses', 'memoryEfficient', 'recompute', 'memoryBudget', 'data', 'valSplit', 'classNames', 'imageSize', 'batchSize',
   'epochs', 'optimizer', 'lr', 'weightDecay', 'momentum', 'schedule', 'augment', 'seed', 'pretrained',
-  'freezeFeatures', 'unfreezeAfter', 'featuresLrScale', 'labelSmoothing', 'cropPadding', 'flip', 'photometric', 'jpegQuality', 'outDir', 'resume', 'overwrite', 'callbacks', 'progress', 'logger', 'workers',
+  'freezeFeatures', 'unfreezeAfter', 'featuresLrScale', 'labelSmoothing', 'cropPadding', 'flip', 'photometric', 'jpegQuality', 'outDir', 'resume', 'overwrite', 'callbacks', 'progress', 'logger', 'workers', 'allowOversubscribe',
 ] as const;
 
 /** What decides the numbers a run produces; stored in each snapshot and checked on resume. */
@@ -92,6 +92,7 @@ export interface Checked {
   logger: Logger;
   /** Data-parallel workers as asked (resolved against the backend when the run starts). */
   workers?: WorkersOption;
+  allowOversubscribe: boolean;
 }
 
 function isDataset(value: unknown): value is tfd.Dataset<TrainBatch> {
@@ -145,7 +146,8 @@ export function checkOptions(options: TrainDenseNetOptions): Checked {
   const progress = boolean('progress', options.progress) ?? false;
 
   const logger = validateLogger('logger', options.logger) ?? silentLogger;
-  const checked: Checked = { given, modelKind: 'variant', memoryEfficient, recompute, resume, overwrite, progress, callbacks: {}, logger };
+  const allowOversubscribe = boolean('allowOversubscribe', options.allowOversubscribe) ?? false;
+  const checked: Checked = { given, modelKind: 'variant', memoryEfficient, recompute, resume, overwrite, progress, callbacks: {}, logger, allowOversubscribe };
   checked.workers = checkWorkers('workers', options.workers);
   checkModel(options.model, checked);
   checkData(options, checked);

@@ -11,12 +11,14 @@ import { fileSystemHandler } from '../io/file-system.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { UsageError } from '../util/errors.js';
 import { stderrLogger, type Logger } from '../util/logger.js';
+import { formatSize } from '../util/validate.js';
 import { BestWeights } from './best.js';
 import { epochSeed, prepareData, type DataSource } from './data-source.js';
 import { evaluate } from './evaluate.js';
 import { localSteps, poolSteps, trainEpoch } from './loop.js';
 import { WorkerPool } from '../parallel/pool.js';
 import { resolveWorkers } from '../parallel/workers.js';
+import { admitWorkerCount, checkWorkerMemory } from '../parallel/admission.js';
 import { buildModel, classifierOf, defaultMemoryEfficient } from './model-setup.js';
 import { trainableVariables } from '../step/step.js';
 import { checkOptions, type Checked, type RunSettings } from './options.js';
@@ -29,18 +31,29 @@ import { restoreRun, snapshotRun } from './resume.js';
 import { clearSnapshots, readSnapshot, type LoadedSnapshot } from './snapshots.js';
 import type { BestEpoch, EpochMetrics, TrainDenseNetOptions, TrainResult } from './types.js';
 
+/** The optimizer whose state a memory measurement counts: the same kind as training's. */
+function measuringOptimizer(settings: RunSettings): { create: () => tf.Optimizer; slots: number } {
+  const { lr, momentum } = settings;
+  return settings.optimizer === 'adam' ? { create: () => tf.train.adam(lr), slots: 2 } : { create: () => tf.train.momentum(lr, momentum, true), slots: 1 };
+}
+
 /**
  * Sets each dense block's memory mode so that the whole step fits settings.memoryBudget (planMemory). With
  * workers, each holds a replica and the largest shard, within an equal share of the budget.
  */
 async function planToBudget(model: tf.LayersModel, settings: RunSettings, workers: number, logger: Logger): Promise<void> {
-  const { imageSize, numClasses, lr, momentum } = settings;
-  // The plan counts the optimizer's state in the whole step: the same kind of state as training's.
-  const createOptimizer = () => (settings.optimizer === 'adam' ? tf.train.adam(lr) : tf.train.momentum(lr, momentum, true));
+  const { imageSize, numClasses } = settings;
+  const createOptimizer = measuringOptimizer(settings).create;
   const batchSize = Math.ceil(settings.batchSize / workers);
   const budget = Math.floor(settings.memoryBudget! / workers);
-  if (workers > 1) logger.info(`memory budget: ${workers} workers, each a replica and ${batchSize} images within ${budget} bytes`);
-  await applyMemoryBudget(model, { batchSize, imageSize, numClasses, budget, createOptimizer, logger });
+  const shared = `memoryBudget ${formatSize(settings.memoryBudget!)} shared by ${workers} workers, each a replica and ${batchSize} images within ${formatSize(budget)}`;
+  if (workers > 1) logger.info(shared);
+  try {
+    await applyMemoryBudget(model, { batchSize, imageSize, numClasses, budget, createOptimizer, logger });
+  } catch (error) {
+    // planMemory names the share it was given; the caller gave the whole.
+    throw workers > 1 && error instanceof UsageError ? new UsageError(`${shared}: ${error.message}`) : error;
+  }
 }
 
 /** Runs `fn`, turning an out-of-memory failure into explainOutOfMemory's message. */
@@ -78,6 +91,8 @@ async function prepare(options: TrainDenseNetOptions): Promise<Prepared> {
   settings.numClasses = data.numClasses;
   settings.imageSize = data.imageSize;
   if (!snapshot) applyRecipe(settings, checked.given, data.trainImages);
+  // A count refused on this machine is refused before the backend loads ('auto' is one per core at most).
+  if (typeof checked.workers === 'number') admitWorkerCount({ workers: checked.workers, batchSize: settings.batchSize, allowOversubscribe: checked.allowOversubscribe });
   return { checked, snapshot, settings, data };
 }
 
@@ -101,7 +116,12 @@ export async function trainDenseNet(options: TrainDenseNetOptions): Promise<Trai
   await tf.ready();
   const memoryEfficient = checked.memoryEfficient ?? defaultMemoryEfficient();
   const oomContext = { model: settings.model.startsWith('config:') ? 'a DenseNet' : settings.model, batchSize: settings.batchSize, memoryEfficient };
-  const workers = resolveWorkers(checked.workers, tf.getBackend());
+  const workers = admitWorkerCount({
+    workers: resolveWorkers(checked.workers, tf.getBackend()),
+    batchSize: settings.batchSize,
+    allowOversubscribe: checked.allowOversubscribe,
+    logger: baseLogger,
+  });
   const model = await explainingOom(() => buildModel(checked, settings, data, baseLogger, snapshot), oomContext);
   if (settings.memoryBudget !== null) await planToBudget(model, settings, workers, baseLogger);
   const optimizer = new TrainingOptimizer({
@@ -131,6 +151,9 @@ export async function trainDenseNet(options: TrainDenseNetOptions): Promise<Trai
     const variables = trainableVariables(model);
     const features = variables.filter((v) => !classifier.includes(v));
     if (workers > 1) {
+      const { create, slots } = measuringOptimizer(settings);
+      const { imageSize, numClasses, batchSize } = settings;
+      await checkWorkerMemory({ model, workers, batchSize, imageSize, numClasses, createOptimizer: create, optimizerSlots: slots });
       const indices = classifier.map((v) => variables.indexOf(v));
       pool = await WorkerPool.start({ workers, model, optimizer: optimizer.settings, optimizerState: snapshot ? optimizer : undefined, classifier: indices });
       logger.info(`data-parallel: ${workers} workers on ${tf.getBackend()}, batch ${settings.batchSize} split into shards of ${Math.ceil(settings.batchSize / workers)} or fewer, batch norm synchronized`);

@@ -64,15 +64,40 @@ export function plainObject(name: string, value: unknown): Record<string, unknow
 
 const BYTE_UNITS: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
 
-/** A memory size: a number of bytes, or a string like '4GiB', '512MiB', '16GB', '1e9'. */
+/**
+ * A memory size: a number of bytes, or a string like '4GiB', '512MiB', '16GB', '1e9'. Anything else — negative,
+ * zero, a unit we do not know — gets one message naming the argument and the forms allowed.
+ */
 export function byteSize(name: string, value: unknown): number | undefined {
   if (value === undefined) return undefined;
   const match = typeof value === 'string' ? /^\s*(\d+(?:\.\d+)?(?:e\d+)?)\s*([kmgt]i?b|b)?\s*$/i.exec(value) : null;
   const bytes = typeof value === 'number' ? value : match ? Number(match[1]) * BYTE_UNITS[(match[2] ?? 'b').toLowerCase()]! : NaN;
   if (!Number.isFinite(bytes) || bytes < 1) {
-    throw new UsageError(`${name} must be a size like 4GiB, 512MiB or 16GB (or a number of bytes); got ${describe(value)}`);
+    throw new UsageError(`${name}: ${describe(value)} is not a size; use a positive number with a unit, e.g. 4GiB, 512MiB, 16GB (or a number of bytes)`);
   }
   return Math.floor(bytes);
+}
+
+const SIZE_UNITS: Array<[string, number]> = [
+  ['TiB', 2 ** 40], ['TB', 1e12], ['GiB', 2 ** 30], ['GB', 1e9], ['MiB', 2 ** 20], ['MB', 1e6], ['KiB', 2 ** 10], ['KB', 1e3],
+];
+
+/**
+ * A size the way its caller wrote it: in the largest unit of which it is a whole number, or one with up to
+ * three decimals below 1000 of it (1024 → '1 KiB', 16e9 → '16 GB', 1.5 × 2^30 → '1.5 GiB'), so a message
+ * echoes '1KiB' as '1 KiB' rather than a rounded '1 MiB'. A size no unit writes exactly (a share of one, say)
+ * gets '≈' and binary units.
+ */
+export function formatSize(bytes: number): string {
+  for (const [unit, scale] of SIZE_UNITS) {
+    const value = bytes / scale;
+    const whole = Number.isInteger(value);
+    // Any whole number of bytes is a 3-decimal number of KB: decimals only where the unit is the natural one.
+    if (value >= 1 && (whole || (value < 1000 && Math.abs(value * 1000 - Math.round(value * 1000)) < 1e-6))) return `${Number(value.toFixed(3))} ${unit}`;
+  }
+  if (Number.isInteger(bytes) && bytes < 2 ** 10) return `${bytes} B`;
+  const [unit, scale] = SIZE_UNITS.filter(([u]) => u.endsWith('iB')).find(([, s]) => bytes >= s) ?? ['B', 1];
+  return `≈${Number((bytes / scale).toFixed(3))} ${unit}`;
 }
 
 /** A Logger ({ info, warn }). */
