@@ -97,8 +97,10 @@ export interface WorkerMemoryNeed {
   totalBytes: number;
 }
 
+/** A measured figure, in a unit that keeps it readable (sizes the caller gave go through formatSize instead). */
 function size(bytes: number): string {
-  return bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(2)} GiB` : `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+  if (bytes >= 2 ** 30) return `${(bytes / 2 ** 30).toFixed(2)} GiB`;
+  return bytes >= 2 ** 20 ? `${(bytes / 2 ** 20).toFixed(1)} MiB` : `${(bytes / 2 ** 10).toFixed(1)} KiB`;
 }
 
 /**
@@ -117,16 +119,21 @@ export async function fitWorkerMemory(fit: WorkerMemoryFit): Promise<WorkerMemor
   const fits = (need: WorkerMemoryNeed) => need.totalBytes <= fit.freeBytes && (fit.heapLimitBytes === null || need.stepBytes <= fit.heapLimitBytes);
   const need = await needOf(fit.workers);
   if (fits(need)) return need;
-  let largest = 0;
-  for (let n = fit.workers - 1; n >= 2 && largest === 0; n--) if (fits(await needOf(n))) largest = n;
   const overHeap = fit.heapLimitBytes !== null && need.stepBytes > fit.heapLimitBytes;
+  let largest = 0;
+  for (let n = fit.workers - 1; n >= 2 && largest === 0 && !overHeap; n--) if (fits(await needOf(n))) largest = n;
   const figures =
     `${fit.workers} workers need ${size(need.totalBytes)} (each ${size(need.perWorkerBytes)}: its replica and shard of ${need.shard} ${size(need.stepBytes)}` +
     `${fit.measuredOn ? `, ${fit.measuredOn}` : ''}, its own Node and tfjs ≈${formatSize(WORKER_RUNTIME_BYTES)}; the main thread's model ${size(need.recordBytes)})`;
   const why = overHeap
     ? `a worker's step (${size(need.stepBytes)}) is over its backend's ${formatSize(fit.heapLimitBytes!)} heap`
     : `only ${size(fit.freeBytes)} of memory is free`;
-  const advice = largest >= 2 ? `at most ${largest} workers fit` : `${fit.workers === 2 ? 'not even 2 workers fit' : `no count from 2 to ${fit.workers} fits`}: use workers 1 (this thread)`;
+  // Fewer workers mean larger shards: over the heap, only more workers (or less per image) can help.
+  const advice = overHeap
+    ? 'use more workers (smaller shards) if memory allows'
+    : largest >= 2
+      ? `at most ${largest} workers fit`
+      : `${fit.workers === 2 ? 'not even 2 workers fit' : `no count from 2 to ${fit.workers} fits`}: use workers 1 (this thread)`;
   throw new UsageError(`${figures}, but ${why}; ${advice}, or use a smaller batch or a leaner memory mode`);
 }
 
