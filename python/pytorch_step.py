@@ -6,7 +6,7 @@ random data, naive or memory_efficient=True, on the CPU with a fixed number of t
 per configuration: {"mode", "batch", "msPerStep", "stepMs"}. Needs python3-torchvision (Debian) or torch +
 torchvision from pip; never required by the library.
 
-Usage: pytorch_step.py MODEL IMAGE_SIZE BATCHES(comma list) MODES(comma list: naive,efficient) STEPS THREADS CLASSES
+Usage: pytorch_step.py MODEL IMAGE_SIZE BATCHES(comma list) MODES(comma list: pytorch-naive,pytorch-memory-efficient) STEPS THREADS CLASSES
 """
 import json
 import statistics
@@ -24,7 +24,7 @@ def main() -> None:
     torch.manual_seed(0)
     for mode in modes.split(","):
         for batch in (int(b) for b in batches.split(",")):
-            efficient = mode != "naive"
+            efficient = mode == "pytorch-memory-efficient"
             model = getattr(torchvision.models, model_name)(num_classes=int(classes), memory_efficient=efficient)
             model.train()
             opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)

@@ -11,7 +11,7 @@ import { initBackend } from '../src/backend/index.js';
 import { setChannelSumsPath, type ChannelSumsPath } from '../src/norm/channel-sums.js';
 import type { MemoryMode } from '../src/layers/config.js';
 import { densenet121 } from '../src/layers/index.js';
-import { trainStep } from '../src/step/step.js';
+import { TrainingOptimizer, trainingStep } from '../src/step/step.js';
 
 function option(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -37,8 +37,8 @@ const paths: { label: string; path: ChannelSumsPath | undefined }[] = [
 ];
 console.log(`DenseNet-121, ${size}², batch ${batch}, wasm; ${steps} alternating steps per path after one warm-up each`);
 for (const mode of modes) {
-  const model = densenet121({ numClasses: 4, memoryEfficient: mode !== 'naive', recompute: mode === 'bottleneck' ? 'bottleneck' : 'layer', inputShape: [size, size, 3] });
-  const optimizer = tf.train.momentum(0.001, 0.9);
+  const model = densenet121({ numClasses: 4, memoryMode: mode, inputShape: [size, size, 3] });
+  const optimizer = new TrainingOptimizer({ name: 'sgd', lr: 0.001, momentum: 0.9, weightDecay: 0 });
   const times: number[][] = paths.map(() => []);
   for (let round = -1; round < steps; round++) {
     // Alternate which path goes first, so neither always follows the other.
@@ -46,10 +46,10 @@ for (const mode of modes) {
     for (const p of order) {
       setChannelSumsPath(paths[p]!.path);
       const start = performance.now();
-      const loss = trainStep(model, optimizer, xs, ys);
+      const { loss, correct } = trainingStep(model, optimizer, xs, ys);
       loss.dataSync();
       const ms = performance.now() - start;
-      loss.dispose();
+      tf.dispose([loss, correct]);
       if (round >= 0) times[p]!.push(ms);
     }
   }

@@ -11,7 +11,8 @@ import { parseArgs } from 'node:util';
 import { runBenchmark } from '../src/bench/benchmark.js';
 import { BENCH_MODES } from '../src/bench/config.js';
 import { BUILDERS } from '../src/layers/densenet.js';
-import { memoryModeOptions, type DenseNetVariant, type MemoryMode } from '../src/layers/config.js';
+import { type DenseNetVariant, type MemoryMode } from '../src/layers/config.js';
+import { LEANEST_MODE } from '../src/layers/memory-modes.js';
 import { blockFlops } from '../src/memory/cost.js';
 import { blockShapes } from '../src/memory/plan.js';
 import type { BackendName } from '../src/backend/index.js';
@@ -33,7 +34,7 @@ const modes: readonly MemoryMode[] = BENCH_MODES;
 
 // Recomputed FLOPs per mode over the whole network, from the same shapes the planner uses.
 await initBackend('meta');
-const shapes = blockShapes(BUILDERS[model]({ numClasses: 4, inputShape: [imageSize, imageSize, 3], ...memoryModeOptions('block') }), imageSize);
+const shapes = blockShapes(BUILDERS[model]({ numClasses: 4, inputShape: [imageSize, imageSize, 3], memoryMode: LEANEST_MODE }), imageSize);
 const share = (mode: MemoryMode) => {
   const totals = shapes.map((s) => blockFlops(s, mode)).reduce((a, f) => ({ training: a.training + f.training, recomputed: a.recomputed + f.recomputed }), { training: 0, recomputed: 0 });
   return totals.recomputed / totals.training;

@@ -12,8 +12,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendName } from '../src/backend/index.js';
 import { densenet121 } from '../src/layers/index.js';
-import { memoryModeOptions, MEMORY_MODES, type MemoryMode } from '../src/layers/config.js';
-import { trainStep } from '../src/step/step.js';
+import { MEMORY_MODES, type MemoryMode } from '../src/layers/config.js';
+import { MEASURING_OPTIMIZER, TrainingOptimizer, trainingStep } from '../src/step/step.js';
 
 const argv = process.argv.slice(2);
 const option = (name: string, fallback: string): string => {
@@ -25,14 +25,14 @@ if (!MEMORY_MODES.includes(mode)) throw new Error(`--mode must be one of ${MEMOR
 const size = Number(option('image-size', '112'));
 const batch = Number(option('batch', '8'));
 const backend = await initBackend(option('backend', 'wasm') as BackendName);
-const model = densenet121({ numClasses: 4, inputShape: [size, size, 3], ...memoryModeOptions(mode), seed: 1 });
-const optimizer = tf.train.momentum(0.01, 0.9);
+const model = densenet121({ numClasses: 4, inputShape: [size, size, 3], memoryMode: mode, seed: 1 });
+const optimizer = new TrainingOptimizer(MEASURING_OPTIMIZER);
 const xs = tf.randomNormal([batch, size, size, 3], 0, 1, 'float32', 1);
 const ys = tf.oneHot(tf.tensor1d(Array.from({ length: batch }, (_, i) => i % 4), 'int32'), 4);
 const step = async () => {
-  const loss = trainStep(model, optimizer, xs, ys);
+  const { loss, correct } = trainingStep(model, optimizer, xs, ys);
   await loss.data();
-  loss.dispose();
+  tf.dispose([loss, correct]);
 };
 await step(); // warm-up: compilation, optimizer state
 const start = performance.now();

@@ -9,7 +9,7 @@ export * from './layers/index.js';
 export { checkpoint, type CheckpointOptions } from './recompute/checkpoint.js';
 export { initBackend, BACKEND_NAMES, BACKEND_ENV, type BackendName, type ResolvedBackend, type InitBackendOptions } from './backend/index.js';
 export { measureTrainingStep, type MeasureTrainingStepOptions, type StepMeasurement, type MemoryPeak } from './memory/measure.js';
-export { planMemory, applyMemoryBudget, applyMemoryModes, describePlan, type MemoryPlan, type PlanMemoryOptions, type BlockPlan } from './memory/plan.js';
+export { planMemory, applyMemoryBudget, describePlan, type MemoryPlan, type PlanMemoryOptions, type BlockPlan } from './memory/plan.js';
 export { softmaxCrossEntropy } from './step/loss.js';
 export { fileSystemHandler } from './io/file-system.js';
 export { silentLogger, stderrLogger, type Logger } from './util/logger.js';

@@ -135,6 +135,6 @@ describe('a configuration that runs out of memory is reported, and the others st
     expect(ok.error).toBeUndefined();
     expect(oom.batch).toBe(2048);
     expect(oom.stepPeakBytes).toBeNull();
-    expect(oom.error).toMatch(/out of memory on the wasm backend \(the wasm heap stops at 4 GiB\) training densenet121 at batch 2048; try memoryEfficient/);
+    expect(oom.error).toMatch(/out of memory on the wasm backend \(the wasm heap stops at 4 GiB\) training densenet121 at batch 2048; try a leaner memory mode: 'bottleneck' or 'layer' or 'block'/);
   });
 });

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { measureTrainingStep } from '../src/memory/measure.js';
 import { createDenseNet } from '../src/layers/index.js';
 import type { MemoryMode } from '../src/layers/config.js';
-import { trainStep } from '../src/step/step.js';
+import { TrainingOptimizer, trainingStep } from '../src/step/step.js';
 import { MODES, modeOptions, tinyDenseNet } from './helpers/models.js';
 
 beforeAll(async () => {
@@ -53,12 +53,13 @@ describe('training-step memory', () => {
 describe('no leaks', () => {
   it.each(MODES)('%s: tensors alive after step 2 equal those after step 20', (mode) => {
     const model = tinyDenseNet(mode);
-    const optimizer = tf.train.momentum(0.01, 0.9);
+    const optimizer = new TrainingOptimizer({ name: 'sgd', lr: 0.01, momentum: 0.9, weightDecay: 1e-4 });
     const xs = tf.randomNormal([2, 32, 32, 3], 0, 1, 'float32', 2);
     const ys = tf.oneHot([0, 1], 3);
     const counts: number[] = [];
     for (let step = 1; step <= 20; step++) {
-      trainStep(model, optimizer, xs, ys).dispose();
+      const out = trainingStep(model, optimizer, xs, ys);
+      tf.dispose([out.loss, out.correct]);
       counts.push(tf.memory().numTensors);
     }
     expect(counts[19]).toBe(counts[1]);

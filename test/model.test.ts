@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDenseNet, densenet121, initBackend, memoryModeOfModel, setMemoryEfficient, DenseLayer } from '../src/index.js';
+import { createDenseNet, densenet121, initBackend, memoryModeOfModel, setMemoryMode, DenseLayer } from '../src/index.js';
 import { quickstart } from '../examples/quickstart.js';
 import { MODES, modeOptions, perturbNorms, tinyDenseNet } from './helpers/models.js';
 
@@ -33,7 +33,7 @@ describe('save and load (tfjs format)', () => {
   });
 
   it('a standalone DenseLayer round-trips through its config', () => {
-    const layer = new DenseLayer({ growthRate: 6, bnSize: 3, dropRate: 0.1, memoryEfficient: true, recompute: 'bottleneck' });
+    const layer = new DenseLayer({ growthRate: 6, bnSize: 3, dropRate: 0.1, memoryMode: 'bottleneck' });
     const config = layer.getConfig();
     const copy = tf.serialization.SerializationMap.getMap().classNameMap.DenseLayer[1](DenseLayer, config) as DenseLayer;
     expect(copy.getConfig()).toEqual(config);
@@ -41,22 +41,59 @@ describe('save and load (tfjs format)', () => {
   });
 });
 
-describe('setMemoryEfficient', () => {
+describe('setMemoryMode', () => {
   it('switches every layer in place and leaves weights untouched', () => {
     const model = tinyDenseNet('naive');
     const weights = model.getWeights().map((w) => Array.from(w.dataSync()));
     // stem, two dense blocks, one transition, the final norm
-    expect(setMemoryEfficient(model, true)).toBe(5);
+    expect(setMemoryMode(model, 'layer')).toBe(5);
     expect(memoryModeOfModel(model)).toBe('layer');
-    setMemoryEfficient(model, true, 'bottleneck');
+    setMemoryMode(model, 'bottleneck');
     expect(memoryModeOfModel(model)).toBe('bottleneck');
-    setMemoryEfficient(model, true, 'block');
+    setMemoryMode(model, 'block');
     expect(memoryModeOfModel(model)).toBe('block');
-    setMemoryEfficient(model, false);
+    setMemoryMode(model, 'naive');
     expect(memoryModeOfModel(model)).toBe('naive');
     expect(model.getWeights().map((w) => Array.from(w.dataSync()))).toEqual(weights);
-    expect(() => setMemoryEfficient(model, true, 'everything' as 'layer')).toThrow(/recompute must be 'layer', 'bottleneck' or 'block'/);
+    expect(() => setMemoryMode(model, 'everything' as 'layer')).toThrow(/setMemoryMode: mode must be one of naive, bottleneck, layer, block \(or efficient\), got "everything"/);
     model.dispose();
+  });
+
+  it('one mode per dense block: the stem follows block 1, each transition its block, the final norm the last block', () => {
+    const model = tinyDenseNet('naive');
+    expect(setMemoryMode(model, ['block', 'bottleneck'])).toBe(5);
+    const modes = Object.fromEntries(model.layers.filter((l) => 'memoryMode' in l).map((l) => [l.name, (l as unknown as { memoryMode: string }).memoryMode]));
+    expect(modes).toEqual({ stem: 'block', denseblock1: 'block', transition1: 'block', denseblock2: 'bottleneck', norm5: 'bottleneck' });
+    expect(memoryModeOfModel(model)).toBe('block+bottleneck');
+    expect(() => setMemoryMode(model, ['naive'])).toThrow(/one per dense block \(2\)/);
+    model.dispose();
+  });
+
+  it("the aliases: memoryEfficient (with recompute) and 'efficient' name the same modes", () => {
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ memoryEfficient: true }, 'layer'],
+      [{ memoryEfficient: true, recompute: 'bottleneck' }, 'bottleneck'],
+      [{ memoryEfficient: false }, 'naive'],
+      [{ memoryMode: 'efficient' }, 'layer'],
+      [{ memoryMode: 'block', memoryEfficient: true, recompute: 'block' }, 'block'],
+      [{}, 'naive'],
+    ];
+    for (const [options, mode] of cases) {
+      const model = createDenseNet({ growthRate: 4, blockConfig: [1], numInitFeatures: 4, bnSize: 2, numClasses: 2, inputShape: [32, 32, 3], ...options });
+      expect(memoryModeOfModel(model), JSON.stringify(options)).toBe(mode);
+      model.dispose();
+    }
+    const model = tinyDenseNet('naive');
+    setMemoryMode(model, 'efficient' as 'layer');
+    expect(memoryModeOfModel(model)).toBe('layer');
+    model.dispose();
+  });
+
+  it('a layer saved by an earlier version (memoryEfficient + recompute in its config) loads in the same mode', () => {
+    const config = { name: 'old', growthRate: 4, bnSize: 2, dropRate: 0, memoryEfficient: true, recompute: 'bottleneck', nested: false };
+    const layer = tf.serialization.SerializationMap.getMap().classNameMap.DenseLayer[1](DenseLayer, config) as DenseLayer;
+    expect(layer.memoryMode).toBe('bottleneck');
+    expect(layer.getConfig()).toMatchObject({ memoryMode: 'bottleneck' });
   });
 });
 
@@ -97,7 +134,9 @@ describe('bad configuration is refused before any tensor is allocated', () => {
     ['too small an image', { inputShape: [31, 64, 3] }, /inputShape height must be an integer ≥ 32/],
     ['4 channels', { inputShape: [64, 64, 4] }, /inputShape must have 3 channels/],
     ['numClasses 0', { numClasses: 0 }, /numClasses must be a positive integer/],
-    ['unknown recompute', { memoryEfficient: true, recompute: 'all' }, /recompute must be 'layer', 'bottleneck' or 'block', got "all"/],
+    ['unknown recompute', { memoryEfficient: true, recompute: 'all' }, /recompute must be one of naive, bottleneck, layer, block \(or efficient\), got "all"/],
+    ['unknown memoryMode', { memoryMode: 'lean' }, /memoryMode must be one of naive, bottleneck, layer, block \(or efficient\), got "lean"/],
+    ['memoryMode against its alias', { memoryMode: 'naive', memoryEfficient: true }, /memoryMode 'naive' contradicts memoryEfficient\/recompute \(layer\)/],
     ['dropRate 1', { dropRate: 1 }, /dropRate must be a number in \[0, 1\)/],
     ['unknown option', { depth: 121 }, /unknown DenseNet option 'depth'/],
   ];

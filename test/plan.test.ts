@@ -2,8 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend/index.js';
 import { measureTrainingStep } from '../src/memory/measure.js';
-import { memoryModeOfModel } from '../src/layers/densenet.js';
-import { applyMemoryModes, planMemory } from '../src/memory/plan.js';
+import { memoryModeOfModel, setMemoryMode } from '../src/layers/model-modes.js';
+import { planMemory } from '../src/memory/plan.js';
 import { tinyDenseNet } from './helpers/models.js';
 
 beforeAll(async () => {
@@ -14,10 +14,10 @@ afterAll(async () => {
 });
 
 /** The whole step of a plan, measured independently: a fresh model on meta with the plan's modes. */
-async function measuredOnMeta(modes: Parameters<typeof applyMemoryModes>[1], batchSize: number): Promise<number> {
+async function measuredOnMeta(modes: Parameters<typeof setMemoryMode>[1], batchSize: number): Promise<number> {
   await initBackend('meta');
   const model = tinyDenseNet('naive');
-  applyMemoryModes(model, modes);
+  setMemoryMode(model, modes);
   const m = await measureTrainingStep({ model, batchSize, seed: 1 });
   model.dispose();
   await initBackend('cpu');
@@ -58,7 +58,7 @@ describe('planMemory', () => {
   it('a budget nothing fits names the smallest budget that would', async () => {
     const model = tinyDenseNet('layer');
     await expect(planMemory({ model, batchSize, budget: 1000, costBackend })).rejects.toThrow(/smallest whole step any plan needs is [\d,]+ MiB/);
-    expect(() => applyMemoryModes(model, ['naive'])).toThrow(/one entry per dense block \(2\)/);
+    expect(() => setMemoryMode(model, ['naive'])).toThrow(/one per dense block \(2\)/);
     await expect(planMemory({ model, batchSize, budget: 'lots' })).rejects.toThrow(/planMemory: budget: 'lots' is not a size; use a positive number with a unit, e.g. 4GiB, 512MiB, 16GB \(or a number of bytes\)/);
     model.dispose();
   });

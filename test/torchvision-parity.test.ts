@@ -29,7 +29,7 @@ import { relativeError } from './helpers/tensors.js';
  */
 
 const ROOT = fileURLToPath(new URL('./fixtures/torchvision/', import.meta.url));
-const DENSENET121_MODES: MemoryMode[] = process.env['TORCHVISION_PARITY_ALL_MODES'] === '1' ? MODES : ['layer'];
+const DENSENET121_MODES: readonly MemoryMode[] = process.env['TORCHVISION_PARITY_ALL_MODES'] === '1' ? MODES : ['layer'];
 
 type Architecture = TorchvisionArchitecture;
 

@@ -8,7 +8,8 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend/index.js';
 import { fileSystemHandler } from '../src/io/file-system.js';
-import { createDenseNet, memoryModeOfModel, type CreateDenseNetOptions } from '../src/layers/densenet.js';
+import { createDenseNet, type CreateDenseNetOptions } from '../src/layers/densenet.js';
+import { memoryModeOfModel } from '../src/layers/model-modes.js';
 import { writeSyntheticImageFolder } from '../src/data/synthetic.js';
 import { learningRateAt } from '../src/train/schedule.js';
 import { TrainingOptimizer } from '../src/step/optimizers.js';
@@ -302,7 +303,7 @@ describe('trainDenseNet', () => {
     expect(memoryModeOfModel(result.model)).not.toBe('');
     result.model.dispose();
     await expectUsageError(trainDenseNet(tinyRun({ epochs: 1, memoryBudget: '1KiB' })), 'memory budget 1 KiB is too small', 'the smallest whole step');
-    await expectUsageError(trainDenseNet(tinyRun({ memoryBudget: '1GiB', memoryEfficient: true })), 'memoryBudget', 'drop memoryEfficient');
+    await expectUsageError(trainDenseNet(tinyRun({ memoryBudget: '1GiB', memoryEfficient: true })), 'memoryBudget', 'drop memoryMode');
   });
 
   it('freezes the features: only the classifier changes', async () => {

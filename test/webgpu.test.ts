@@ -15,7 +15,7 @@ import { initBackend } from '../src/backend/index.js';
 import { findWebGPUAdapter } from '../src/backend/webgpu/index.js';
 import { measureTrainingStep } from '../src/memory/measure.js';
 import { softmaxCrossEntropy } from '../src/step/loss.js';
-import { trainStep } from '../src/step/step.js';
+import { TrainingOptimizer, trainingStep } from '../src/step/step.js';
 import type { MemoryMode } from '../src/layers/config.js';
 import { MODES, perturbNorms, tinyDenseNet } from './helpers/models.js';
 import { gradientErrors, relativeError } from './helpers/tensors.js';
@@ -58,14 +58,14 @@ async function trainingSteps(mode: MemoryMode): Promise<{ moves: Map<string, Flo
   const model = perturbNorms(tinyDenseNet(mode), 3);
   const before = new Map<string, Float32Array>();
   for (const w of model.weights) before.set(w.originalName, await read(w.read()));
-  const optimizer = tf.train.momentum(0.05, 0.9);
+  const optimizer = new TrainingOptimizer({ name: 'sgd', lr: 0.05, momentum: 0.9, weightDecay: 0 });
   const xs = tf.randomNormal([4, 32, 32, 3], 0, 1, 'float32', 8);
   const ys = tf.oneHot([0, 1, 2, 1], 3);
   const losses: number[] = [];
   for (let step = 0; step < 2; step++) {
-    const loss = trainStep(model, optimizer, xs, ys);
+    const { loss, correct } = trainingStep(model, optimizer, xs, ys);
     losses.push((await loss.data())[0]);
-    loss.dispose();
+    tf.dispose([loss, correct]);
   }
   const moves = new Map<string, Float32Array>();
   for (const w of model.weights) {

@@ -18,9 +18,11 @@ import { writeSyntheticImageFolder } from '../src/data/synthetic.js';
 import { createDenseNet, type CreateDenseNetOptions } from '../src/layers/densenet.js';
 import { admitWorkerCount, fitWorkerMemory, machine, WORKER_RUNTIME_BYTES } from '../src/parallel/admission.js';
 import { workerThreadsStarted } from '../src/parallel/pool.js';
+import { MEASURING_OPTIMIZER } from '../src/step/step.js';
 import { trainDenseNet, validateTrainOptions, type TrainDenseNetOptions } from '../src/train/index.js';
 import { UsageError } from '../src/util/errors.js';
-import { byteSize, formatSize } from '../src/util/validate.js';
+import { formatSize } from '../src/util/format.js';
+import { byteSize } from '../src/util/validate.js';
 
 const MiB = 2 ** 20;
 const SMALL: CreateDenseNetOptions = { growthRate: 4, blockConfig: [2, 2], numInitFeatures: 8, bnSize: 2 };
@@ -115,7 +117,7 @@ describe('worker memory', () => {
     // 4 workers: 4 × 142 + 5 = 573 MiB; 3: 3 × 144 + 5 = 437 MiB fits 450 MiB.
     const free = 450 * MiB;
     await expect(fitWorkerMemory({ workers: 4, batchSize: 16, stepBytes, recordBytes: 5 * MiB, freeBytes: free, heapLimitBytes: null })).rejects.toThrow(
-      /^4 workers need 573\.0 MiB \(each 142\.0 MiB: its replica and shard of 4 14\.0 MiB, its own Node and tfjs ≈128 MiB; the main thread's model 5\.0 MiB\), but only 450\.0 MiB of memory is free; at most 3 workers fit/,
+      /^4 workers need 573 MiB \(each 142 MiB: its replica and shard of 4 14 MiB, its own Node and tfjs ≈128 MiB; the main thread's model 5 MiB\), but only 450 MiB of memory is free; at most 3 workers fit/,
     );
     await expect(fitWorkerMemory({ workers: 4, batchSize: 16, stepBytes, recordBytes: 5 * MiB, freeBytes: 200 * MiB, heapLimitBytes: null })).rejects.toThrow(
       /no count from 2 to 4 fits: use workers 1 \(this thread\)/,
@@ -125,7 +127,7 @@ describe('worker memory', () => {
   it("refuses a worker whose step is over its backend's heap (wasm: 4 GiB)", async () => {
     const huge = async (shard: number) => shard * 2 ** 30;
     await expect(fitWorkerMemory({ workers: 2, batchSize: 10, stepBytes: huge, recordBytes: 0, freeBytes: 2 ** 40, heapLimitBytes: 4 * 2 ** 30 })).rejects.toThrow(
-      /a worker's step \(5\.00 GiB\) is over its backend's 4 GiB heap; use more workers \(smaller shards\) if memory allows/,
+      /a worker's step \(5,120 MiB\) is over its backend's 4 GiB heap; use more workers \(smaller shards\) if memory allows/,
     );
   });
 
@@ -134,13 +136,13 @@ describe('worker memory', () => {
     machine.freeMemoryBytes = () => 300 * MiB;
     const message = await refusedWithoutWorkers(
       () => run({ workers: 3, allowOversubscribe: true }),
-      /^3 workers need .* \(each .*: its replica and shard of 3 .*, exact on meta-wasm, its own Node and tfjs ≈128 MiB; the main thread's model .*\), but only 300\.0 MiB of memory is free; at most 2 workers fit/,
+      /^3 workers need .* \(each .*: its replica and shard of 3 .*, exact on meta-wasm, its own Node and tfjs ≈128 MiB; the main thread's model .*\), but only 300 MiB of memory is free; at most 2 workers fit/,
     );
     expect(message.split('\n')).toHaveLength(1);
     const lines: string[] = [];
     const logger = { info: (m: string) => lines.push(m), warn: (m: string) => lines.push(m) };
     machine.freeMemoryBytes = () => 100 * MiB;
-    await refusedWithoutWorkers(() => run({ workers: 16, allowOversubscribe: true, logger }), /^8 workers need .* but only 100\.0 MiB of memory is free; no count from 2 to 8 fits: use workers 1 \(this thread\)/);
+    await refusedWithoutWorkers(() => run({ workers: 16, allowOversubscribe: true, logger }), /^8 workers need .* but only 100 MiB of memory is free; no count from 2 to 8 fits: use workers 1 \(this thread\)/);
     expect(lines.filter((l) => l.includes('capped'))).toEqual(['workers 16 capped to 8: a batch of 8 gives each worker at least one image; more would hold a replica and train nothing (same result)']);
   });
 
@@ -148,7 +150,7 @@ describe('worker memory', () => {
     machine.freeMemoryBytes = () => 100 * MiB;
     const model = createDenseNet({ ...SMALL, numClasses: 3, inputShape: [32, 32, 3] });
     try {
-      await refusedWithoutWorkers(() => measurePooledSteps(model, { batchSize: 4, workers: 2, steps: 1, seed: 1 }), /^2 workers need .* but only 100\.0 MiB of memory is free; not even 2 workers fit/);
+      await refusedWithoutWorkers(() => measurePooledSteps(model, { batchSize: 4, workers: 2, steps: 1, seed: 1, optimizer: MEASURING_OPTIMIZER }), /^2 workers need .* but only 100 MiB of memory is free; not even 2 workers fit/);
     } finally {
       model.dispose();
     }

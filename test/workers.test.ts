@@ -36,7 +36,7 @@ afterAll(async () => {
 });
 
 const modeOptions = (mode: string): Partial<TrainDenseNetOptions> =>
-  mode === 'naive' ? { memoryEfficient: false } : { memoryEfficient: true, recompute: mode as 'layer' };
+  ({ memoryMode: mode as TrainDenseNetOptions['memoryMode'] });
 
 interface Run {
   losses: number[];

@@ -13,11 +13,12 @@ import * as tf from '@tensorflow/tfjs';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { UsageError } from '../util/errors.js';
 import { registerFileSystemRouter, setNativeFileSystem } from '../io/file-system.js';
+import { BACKEND_TRAITS } from './traits.js';
 
 export const BACKEND_NAMES = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu', 'meta', 'meta-wasm'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
 /** The backends that compute values (meta and meta-wasm only plan memory): what train and predict accept. */
-export const COMPUTING_BACKENDS = BACKEND_NAMES.filter((b) => !b.startsWith('meta'));
+export const COMPUTING_BACKENDS = BACKEND_NAMES.filter((b) => b === 'auto' || BACKEND_TRAITS[b].computes);
 export type ResolvedBackend = Exclude<BackendName, 'auto'>;
 
 /** The environment variable that picks the backend when none is given. */

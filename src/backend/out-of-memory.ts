@@ -1,6 +1,7 @@
 /**
  * The wasm backend's heap stops at 4 GiB; past it an allocation fails deep inside the module with messages
- * like "memory access out of bounds". This turns such failures into an error a researcher can act on.
+ * like "memory access out of bounds". This recognises such failures; memory/out-of-memory-advice.ts turns
+ * them into an error a researcher can act on.
  */
 export class OutOfMemoryError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -16,21 +17,4 @@ const OOM_PATTERNS = [/memory access out of bounds/i, /table index is out of bou
 export function looksLikeOutOfMemory(error: unknown): boolean {
   const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
   return OOM_PATTERNS.some((pattern) => pattern.test(message));
-}
-
-/** Describes what ran out of memory and what to try, or returns the error unchanged when it is not an OOM. */
-export function explainOutOfMemory(error: unknown, context: { backend: string; model: string; batchSize: number; memoryEfficient: boolean }): unknown {
-  if (!looksLikeOutOfMemory(error)) return error;
-  const limit = context.backend === 'wasm' ? ' (the wasm heap stops at 4 GiB)' : '';
-  const remedies = [
-    ...(context.memoryEfficient ? [] : ['memoryEfficient: true (--memory-efficient)']),
-    `a smaller batch than ${context.batchSize}`,
-    'a smaller image size',
-    ...(context.backend === 'tensorflow' ? [] : ['the tensorflow backend on a GPU (@tensorflow/tfjs-node-gpu)']),
-    "'efficient-densenet max-batch' to find the largest batch that fits",
-  ];
-  return new OutOfMemoryError(
-    `out of memory on the ${context.backend} backend${limit} training ${context.model} at batch ${context.batchSize}; try ${remedies.join(', or ')}`,
-    { cause: error },
-  );
 }

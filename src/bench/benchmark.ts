@@ -7,11 +7,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { explainOutOfMemory } from '../backend/out-of-memory.js';
+import { describeOptimizer, MEASURING_OPTIMIZER } from '../step/step.js';
+import type { OptimizerSettings } from '../step/optimizers.js';
+import { explainOutOfMemory } from '../memory/out-of-memory-advice.js';
+import { backendTraits } from '../backend/traits.js';
 import { UsageError } from '../util/errors.js';
 import { initBackend, type BackendName } from '../backend/index.js';
 import { BUILDERS } from '../layers/densenet.js';
-import { memoryModeOptions, VARIANTS, type DenseNetVariant } from '../layers/config.js';
+import { VARIANTS, type DenseNetVariant } from '../layers/config.js';
 import type { BenchMode } from './config.js';
 import { trainingStepFlops } from './flops.js';
 import { measureTrainingStep } from '../memory/measure.js';
@@ -28,6 +31,8 @@ export interface BenchConfig {
   steps: number;
   /** Data-parallel workers (each a replica and a shard of the batch); 1: this process alone. Default 1. */
   workers?: number;
+  /** The step's optimizer, the same in every row. Default: MEASURING_OPTIMIZER (SGD, Nesterov momentum 0.9). */
+  optimizer?: OptimizerSettings;
 }
 
 export interface BenchResult {
@@ -64,6 +69,8 @@ export interface BenchReport {
   backend: string;
   numClasses: number;
   steps: number;
+  /** The one training step every row runs: its optimizer, e.g. "SGD (Nesterov momentum 0.9)". */
+  optimizer: string;
   results: BenchResult[];
 }
 
@@ -90,19 +97,19 @@ export interface BenchmarkOptions {
 /** Runs one configuration in this process on the current backend. */
 export async function runBenchConfig(config: BenchConfig): Promise<BenchResult> {
   const workers = config.workers ?? 1;
-  const modeOptions = memoryModeOptions(config.mode);
-  const model = BUILDERS[config.model]({ numClasses: config.numClasses, inputShape: [config.imageSize, config.imageSize, 3], ...modeOptions, seed: 1 });
+  const optimizer = config.optimizer ?? MEASURING_OPTIMIZER;
+  const model = BUILDERS[config.model]({ numClasses: config.numClasses, inputShape: [config.imageSize, config.imageSize, 3], memoryMode: config.mode, seed: 1 });
   let failed = false;
   try {
     const flops = trainingStepFlops({ ...VARIANTS[config.model], bnSize: 4, numClasses: config.numClasses }, config.imageSize, config.batch);
-    const meta = tf.getBackend().startsWith('meta');
+    const meta = !backendTraits().computes;
     const timing = (ms: number | null) => ({
       msPerStep: ms,
       imagesPerSecond: ms === null ? null : (config.batch * 1000) / ms,
       effectiveGflops: ms === null ? null : flops / (ms * 1e6),
     });
     if (workers > 1 && !meta) {
-      const pooled = await measurePooledSteps(model, { batchSize: config.batch, workers, steps: config.steps, seed: 1 });
+      const pooled = await measurePooledSteps(model, { batchSize: config.batch, workers, steps: config.steps, seed: 1, optimizer });
       const heaps = [...pooled.workerBackendBytes, pooled.mainBackendBytes];
       return {
         mode: config.mode,
@@ -119,9 +126,9 @@ export async function runBenchConfig(config: BenchConfig): Promise<BenchResult> 
     }
     // One worker's step: a replica and the largest shard (the whole batch without workers).
     const shard = Math.ceil(config.batch / workers);
-    const m = await measureTrainingStep({ model, batchSize: shard, steps: config.steps, seed: 1 });
+    const m = await measureTrainingStep({ model, batchSize: shard, steps: config.steps, seed: 1, optimizer });
     // With workers the main thread also keeps the model of record: its weights and, for snapshots, the optimizer state.
-    const record = workers > 1 ? modelOfRecordBytes(model) : 0;
+    const record = workers > 1 ? modelOfRecordBytes(model, optimizer) : 0;
     return {
       mode: config.mode,
       batch: config.batch,
@@ -137,7 +144,7 @@ export async function runBenchConfig(config: BenchConfig): Promise<BenchResult> 
     };
   } catch (error) {
     failed = true;
-    throw explainOutOfMemory(error, { backend: tf.getBackend(), model: config.model, batchSize: config.batch, memoryEfficient: modeOptions.memoryEfficient });
+    throw explainOutOfMemory(error, { backend: tf.getBackend(), model: config.model, batchSize: config.batch, memoryMode: config.mode });
   } finally {
     // After a wasm out-of-memory the heap may be corrupt and dispose fail too: the first error is the one to report.
     try {
@@ -233,7 +240,7 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<BenchRepo
   const least = Math.min(...options.batches);
   if (most > least) throw new UsageError(`workers ${most} with batch ${least}: more workers than images leaves workers without a shard; use batches of at least ${most} or fewer workers`);
   const backend = await initBackend(options.backend);
-  const isolate = options.isolate ?? !backend.startsWith('meta');
+  const isolate = options.isolate ?? backendTraits(backend).computes;
   checkWorkersBackend(most, backend, { allowOversubscribe: options.allowOversubscribe });
   const configs: BenchConfig[] = options.modes.flatMap((mode) =>
     options.batches.flatMap((batch) => workerCounts.map((workers) => ({ model: options.model, mode, batch, imageSize: options.imageSize, numClasses, steps, workers }))),
@@ -245,5 +252,5 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<BenchRepo
     results.push(result);
     options.onResult?.(result, index + 1, configs.length);
   }
-  return { model: options.model, imageSize: options.imageSize, backend, numClasses, steps, results };
+  return { model: options.model, imageSize: options.imageSize, backend, numClasses, steps, optimizer: describeOptimizer(MEASURING_OPTIMIZER), results };
 }

@@ -6,5 +6,5 @@ export { runBenchmark, runBenchConfig, type BenchmarkOptions, type BenchConfig, 
 export { findMaxBatch, type MaxBatchOptions, type MaxBatchResult } from './max-batch.js';
 export { BENCH_MODES, type BenchMode } from './config.js';
 export { forwardFlops, trainingStepFlops } from './flops.js';
-export { explainOutOfMemory } from '../backend/out-of-memory.js';
+export { explainOutOfMemory } from '../memory/out-of-memory-advice.js';
 export { renderLineChartSvg, type LineChartOptions, type ChartSeries, type ChartPoint } from '../charts/line-chart.js';

@@ -1,15 +1,16 @@
 /**
- * The time of a data-parallel training step: the same random batch and SGD as measureTrainingStep, split
+ * The time of a data-parallel training step: the same random batch and optimizer as measureTrainingStep, split
  * over a WorkerPool. What each worker's backend holds comes back too; tensor accounting per worker is a
  * single step at the shard's size (see runBenchConfig on meta).
  */
 import * as tf from '@tensorflow/tfjs';
 import { inputImageSize } from '../layers/densenet.js';
-import { median } from '../memory/measure.js';
+import { median } from '../util/stats.js';
 import { backendPeakBytes } from '../memory/backend-memory.js';
 import { WorkerPool } from '../parallel/pool.js';
 import { checkWorkerMemory } from '../parallel/admission.js';
-import { trainableVariables } from '../step/step.js';
+import { classifierIndices } from '../step/step.js';
+import type { OptimizerSettings } from '../step/optimizers.js';
 
 export interface PooledStepTiming {
   msPerStep: number;
@@ -20,24 +21,20 @@ export interface PooledStepTiming {
   mainBackendBytes: number | null;
 }
 
-export async function measurePooledSteps(model: tf.LayersModel, options: { batchSize: number; workers: number; steps: number; seed: number }): Promise<PooledStepTiming> {
+export async function measurePooledSteps(
+  model: tf.LayersModel,
+  options: { batchSize: number; workers: number; steps: number; seed: number; optimizer: OptimizerSettings },
+): Promise<PooledStepTiming> {
   const imageSize = inputImageSize(model)!;
   const numClasses = model.outputs[0]!.shape[1] as number;
   const { batchSize } = options;
   // Before any worker starts: the workers' memory (replica, shard, runtime) and the model of record must fit.
-  await checkWorkerMemory({ model, workers: options.workers, batchSize, imageSize, numClasses, createOptimizer: () => tf.train.momentum(0.01, 0.9) });
+  await checkWorkerMemory({ model, workers: options.workers, batchSize, imageSize, numClasses, optimizer: options.optimizer });
   const xs = tf.randomNormal([batchSize, imageSize, imageSize, 3], 0, 1, 'float32', options.seed);
   const ys = tf.tidy(() => tf.oneHot(tf.randomUniform([batchSize], 0, numClasses, 'int32', options.seed), numClasses));
-  const variables = trainableVariables(model);
-  const classifier = trainableVariables(model.layers[model.layers.length - 1]!).map((v) => variables.indexOf(v));
-  const pool = await WorkerPool.start({
-    workers: options.workers,
-    model,
-    optimizer: { name: 'sgd', lr: 0.01, momentum: 0.9, weightDecay: 0, featuresLrScale: 1 },
-    classifier,
-  });
+  const pool = await WorkerPool.start({ workers: options.workers, model, optimizer: { ...options.optimizer, featuresLrScale: 1 }, classifier: classifierIndices(model) });
   try {
-    const step = () => pool.step({ xs, ys, lr: 0.01, features: true, dropout: { seed: options.seed, step: [0] } });
+    const step = () => pool.step({ xs, ys, lr: options.optimizer.lr, features: true, dropout: { seed: options.seed, step: [0] } });
     await step(); // warm-up: optimizer state, kernels
     const stepMs: number[] = [];
     for (let i = 0; i < options.steps; i++) {

@@ -5,12 +5,13 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { torchvisionCounterpart } from '../layers/memory-modes.js';
 import type { BenchMode } from './config.js';
 
 const run = promisify(execFile);
 
-/** PyTorch's two modes: plain, and `memory_efficient=True` (its bottleneck recomputation). */
-export type PyTorchMode = 'naive' | 'efficient';
+/** PyTorch's two modes, as bench rows name them: plain, and `memory_efficient=True` (its bottleneck recomputation). */
+export type PyTorchMode = 'pytorch-naive' | 'pytorch-memory-efficient';
 
 export interface PyTorchTiming {
   mode: PyTorchMode;
@@ -18,9 +19,9 @@ export interface PyTorchTiming {
   msPerStep: number;
 }
 
-/** The PyTorch mode a tfjs mode is compared with: every recomputing mode against `memory_efficient=True`. */
+/** The PyTorch mode a tfjs mode is compared with: its torchvision counterpart in the mode table. */
 export function pytorchModeFor(mode: BenchMode): PyTorchMode {
-  return mode === 'naive' ? 'naive' : 'efficient';
+  return torchvisionCounterpart(mode) === 'memory_efficient=True' ? 'pytorch-memory-efficient' : 'pytorch-naive';
 }
 
 const SCRIPT = fileURLToPath(new URL('../../python/pytorch_step.py', import.meta.url));
@@ -48,7 +49,7 @@ export async function timePyTorch(options: {
   threads: number;
   numClasses: number;
 }): Promise<PyTorchTiming[]> {
-  // PyTorch's memory_efficient=True is the bottleneck recomputation; our 'efficient' is compared against it too.
+  // PyTorch's memory_efficient=True is the bottleneck recomputation; our leaner modes are compared against it too.
   const modes = [...new Set(options.modes.map(pytorchModeFor))];
   const { stdout } = await run(
     options.python,

@@ -84,3 +84,17 @@ export function parseBytes(value: string | undefined, option: string): number {
   if (value === undefined) throw new UsageError(`--${option} is required (e.g. 4GiB, 512MiB, 16GB)`);
   return byteSize(`--${option}`, value) as number;
 }
+
+/**
+ * The memory mode option of a command: `--memory-mode`, or its alias `--mode` (the name bench and max-batch
+ * used before); giving both is an error. Returns the value as given (the caller resolves it), or the fallback.
+ */
+export function memoryModeValue(values: { 'memory-mode'?: string; mode?: string }, allowed: readonly string[], fallback: string): string;
+export function memoryModeValue(values: { 'memory-mode'?: string; mode?: string }, allowed: readonly string[], fallback?: undefined): string | undefined;
+export function memoryModeValue(values: { 'memory-mode'?: string; mode?: string }, allowed: readonly string[], fallback?: string): string | undefined {
+  if (values['memory-mode'] !== undefined && values.mode !== undefined) throw new UsageError('--mode is an alias of --memory-mode; give one of them');
+  const option = values.mode !== undefined ? 'mode' : 'memory-mode';
+  const value = values['memory-mode'] ?? values.mode;
+  if (value === undefined) return fallback;
+  return choice(value, option, allowed, value);
+}

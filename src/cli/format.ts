@@ -1,7 +1,10 @@
 /** Human-readable numbers and plain-text tables for the CLI's stdout. */
 
+import { formatMiB as mib } from '../util/format.js';
+
+/** MiB without the unit (table columns name it). */
 export function formatMiB(bytes: number | null | undefined): string {
-  return bytes === null || bytes === undefined ? '—' : `${(bytes / 2 ** 20).toLocaleString('en-US', { maximumFractionDigits: 0 })}`;
+  return mib(bytes, { unit: false });
 }
 
 export function formatBytes(bytes: number | null | undefined): string {

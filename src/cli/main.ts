@@ -6,15 +6,14 @@
 import { readFileSync } from 'node:fs';
 import { UsageError } from '../util/errors.js';
 import { stderrLogger } from '../util/logger.js';
-import { benchCommand, type CommandIO } from './commands/bench.js';
-import { maxBatchCommand } from './commands/max-batch.js';
+import type { CommandIO } from './command-io.js';
 
 type Command = (argv: string[], io: CommandIO) => Promise<void>;
 
-// Each command prints its own --help; the commands' modules load only when used.
+// Each command prints its own --help; the commands' modules load only when used (train's loads sharp, bench's vega).
 const COMMANDS: Record<string, { run: () => Promise<Command>; summary: string }> = {
-  bench: { run: async () => benchCommand, summary: 'memory and speed of a training step, naive vs memory-efficient' },
-  'max-batch': { run: async () => maxBatchCommand, summary: 'the largest batch that fits a memory budget' },
+  bench: { run: async () => (await import('./commands/bench.js')).benchCommand, summary: 'memory and speed of a training step, naive vs memory-efficient' },
+  'max-batch': { run: async () => (await import('./commands/max-batch.js')).maxBatchCommand, summary: 'the largest batch that fits a memory budget' },
   train: { run: async () => (await import('./commands/train.js')).trainCommand, summary: 'train or fine-tune a DenseNet on an image folder' },
   evaluate: {
     run: async () => (await import('./commands/evaluate.js')).evaluateCommand,

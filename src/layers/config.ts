@@ -4,24 +4,17 @@
  */
 import { UsageError } from '../util/errors.js';
 import { boolean, finiteNumber, integer, knownKeys, nonEmptyString, plainObject, withoutUndefined } from '../util/validate.js';
+import {
+  BASELINE_MODE,
+  DEFAULT_RECOMPUTING_MODE,
+  MEMORY_MODE_ALIASES,
+  memoryModeList,
+  recomputes,
+  resolveMemoryModeName,
+  type MemoryMode,
+} from './memory-modes.js';
 
-/** How a dense layer trades compute for memory during backprop. */
-export type RecomputeMode = 'layer' | 'bottleneck' | 'block';
-
-/**
- * The resolved memory strategy of a layer:
- * - `naive`: concatenate → BN → ReLU → 1×1 conv with every intermediate kept for backprop (quadratic).
- * - `bottleneck`: torchvision's `memory_efficient=True`: the concat-BN-ReLU-1×1 bottleneck keeps only its inputs.
- * - `layer`: only each dense layer's 1×1 output and new features are kept; every BN/ReLU is recomputed.
- * - `block`: only each dense block's output (and the network input) is kept; the 1×1 outputs and the stem
- *   convolution are recomputed too (one extra 1×1 convolution per dense layer, one extra 7×7 convolution).
- */
-export type MemoryMode = 'naive' | RecomputeMode;
-
-/** Every memory mode, the baseline first. */
-export const MEMORY_MODES: readonly MemoryMode[] = ['naive', 'bottleneck', 'layer', 'block'];
-
-export const RECOMPUTE_MODES: readonly RecomputeMode[] = ['layer', 'bottleneck', 'block'];
+export { MEMORY_MODES, type MemoryMode } from './memory-modes.js';
 
 export interface DenseNetConfig {
   /** Feature maps each dense layer adds (k in the paper). */
@@ -36,17 +29,31 @@ export interface DenseNetConfig {
   dropRate: number;
   /** Output classes of the linear classifier. */
   numClasses: number;
-  /** Recompute during backprop instead of storing intermediates. */
-  memoryEfficient: boolean;
-  /** What memory-efficient mode recomputes: whole dense layers (default), whole dense blocks, or torchvision's bottleneck only. */
-  recompute: RecomputeMode;
+  /**
+   * What backprop keeps and what it recomputes (memory-modes.ts): 'naive' keeps everything (torchvision's
+   * default), 'bottleneck' is torchvision's `memory_efficient=True`, 'layer' and 'block' keep less.
+   */
+  memoryMode: MemoryMode;
   /** Input shape in NHWC without the batch: [height, width, 3]; height/width may be null for variable size. */
   inputShape: [number | null, number | null, number];
   /** Model name (used by tfjs for the model and in saved artifacts). */
   name: string;
 }
 
-export type DenseNetOptions = Partial<DenseNetConfig>;
+/**
+ * The options of a DenseNet: any field of the config, plus the older spelling of the memory mode, kept as an
+ * alias: `memoryEfficient: true` is `memoryMode: 'layer'` (or `recompute`'s mode when given), `false` the
+ * baseline.
+ */
+export type DenseNetOptions = Partial<DenseNetConfig> & MemoryModeAliases;
+
+/** The pre-`memoryMode` spelling (still accepted): a switch and what it recomputes. */
+export interface MemoryModeAliases {
+  /** Alias: true → `memoryMode` = `recompute` ?? 'layer'; false → 'naive'. */
+  memoryEfficient?: boolean;
+  /** Alias: the recomputing mode `memoryEfficient: true` selects. */
+  recompute?: MemoryMode;
+}
 
 export type DenseNetVariant = 'densenet121' | 'densenet161' | 'densenet169' | 'densenet201';
 
@@ -65,8 +72,7 @@ export const DEFAULT_CONFIG: DenseNetConfig = {
   bnSize: 4,
   dropRate: 0,
   numClasses: 1000,
-  memoryEfficient: false,
-  recompute: 'layer',
+  memoryMode: BASELINE_MODE,
   inputShape: [224, 224, 3],
   name: 'densenet',
 };
@@ -74,24 +80,31 @@ export const DEFAULT_CONFIG: DenseNetConfig = {
 /** The smallest spatial size that survives the stem and the three transitions with at least one pixel. */
 export const MIN_IMAGE_SIZE = 32;
 
-export function isVariant(name: string): name is DenseNetVariant {
-  return Object.prototype.hasOwnProperty.call(VARIANTS, name);
-}
-
-export function memoryModeOf(memoryEfficient: boolean, recompute: RecomputeMode): MemoryMode {
-  return memoryEfficient ? recompute : 'naive';
-}
-
-/** The model options that give a memory mode (the inverse of memoryModeOf). */
-export function memoryModeOptions(mode: MemoryMode): { memoryEfficient: boolean; recompute: RecomputeMode } {
-  return mode === 'naive' ? { memoryEfficient: false, recompute: 'layer' } : { memoryEfficient: true, recompute: mode };
-}
-
-export function validateRecompute(recompute: unknown): RecomputeMode {
-  if (!(RECOMPUTE_MODES as readonly unknown[]).includes(recompute)) {
-    throw new UsageError(`recompute must be 'layer', 'bottleneck' or 'block', got ${JSON.stringify(recompute)}`);
+/** Checks a memory mode (or an alias of one), naming the option; returns the mode. */
+export function validateMemoryMode(mode: unknown, name = 'memoryMode'): MemoryMode {
+  const resolved = typeof mode === 'string' ? resolveMemoryModeName(mode) : undefined;
+  if (resolved === undefined) {
+    throw new UsageError(`${name} must be one of ${memoryModeList(', ')} (or ${Object.keys(MEMORY_MODE_ALIASES).join(', ')}), got ${JSON.stringify(mode)}`);
   }
-  return recompute as RecomputeMode;
+  return resolved;
+}
+
+/**
+ * The memory mode from the options' `memoryMode` and its aliases (`memoryEfficient`, `recompute`); undefined
+ * when none is given. Giving `memoryMode` with an alias that disagrees is an error.
+ */
+export function memoryModeFromOptions(options: { memoryMode?: unknown; memoryEfficient?: unknown; recompute?: unknown }, owner = ''): MemoryMode | undefined {
+  const label = (key: string) => (owner ? `${owner}: ${key}` : key);
+  const efficient = boolean(label('memoryEfficient'), options.memoryEfficient);
+  const recompute = options.recompute === undefined ? undefined : validateMemoryMode(options.recompute, label('recompute'));
+  if (recompute !== undefined && !recomputes(recompute)) throw new UsageError(`${label('recompute')} must name a recomputing mode, got ${JSON.stringify(options.recompute)}`);
+  const fromAliases = efficient === undefined ? recompute : efficient ? (recompute ?? DEFAULT_RECOMPUTING_MODE) : BASELINE_MODE;
+  if (options.memoryMode === undefined) return fromAliases;
+  const mode = validateMemoryMode(options.memoryMode, label('memoryMode'));
+  if (fromAliases !== undefined && fromAliases !== mode) {
+    throw new UsageError(`${label('memoryMode')} '${mode}' contradicts memoryEfficient/recompute (${fromAliases}); give memoryMode alone`);
+  }
+  return mode;
 }
 
 export function validateDropRate(dropRate: unknown, name = 'dropRate'): number {
@@ -118,16 +131,16 @@ export function validateInputShape(inputShape: unknown): [number | null, number 
 
 /** Fills defaults and checks every field, naming the offending one; throws before any tensor exists. */
 export function resolveConfig(options: DenseNetOptions = {}): DenseNetConfig {
-  knownKeys('DenseNet', plainObject('DenseNet options', options), Object.keys(DEFAULT_CONFIG));
-  const config: DenseNetConfig = { ...DEFAULT_CONFIG, ...withoutUndefined(options) };
+  knownKeys('DenseNet', plainObject('DenseNet options', options), [...Object.keys(DEFAULT_CONFIG), 'memoryEfficient', 'recompute']);
+  const { memoryEfficient, recompute, ...rest } = options;
+  const memoryMode = memoryModeFromOptions({ memoryMode: rest.memoryMode, memoryEfficient, recompute });
+  const config: DenseNetConfig = { ...DEFAULT_CONFIG, ...withoutUndefined(rest), ...(memoryMode ? { memoryMode } : {}) };
   const { blockConfig } = config;
   if (!Array.isArray(blockConfig) || blockConfig.length === 0 || !blockConfig.every((n) => Number.isInteger(n) && n > 0)) {
     throw new UsageError(`blockConfig must be a non-empty array of positive integers (layers per dense block), got ${JSON.stringify(blockConfig)}`);
   }
   for (const key of ['growthRate', 'numInitFeatures', 'bnSize', 'numClasses'] as const) integer(key, config[key]);
   validateDropRate(config.dropRate);
-  boolean('memoryEfficient', config.memoryEfficient);
-  validateRecompute(config.recompute);
   config.inputShape = validateInputShape(config.inputShape);
   nonEmptyString('name', config.name);
   config.blockConfig = [...blockConfig];

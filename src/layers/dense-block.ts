@@ -6,7 +6,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { denseBlockRecomputeOp } from '../recompute/block-op.js';
 import { denseBlockOp } from '../recompute/dense-ops.js';
-import { validateDropRate, type RecomputeMode } from './config.js';
+import { validateDropRate } from './config.js';
+import type { MemoryMode } from './memory-modes.js';
 import { integer } from '../util/validate.js';
 import { DenseLayer } from './dense-layer.js';
 import { seedFor } from './initializers.js';
@@ -43,8 +44,7 @@ export class DenseBlock extends MemoryModeLayer {
         growthRate: this.growthRate,
         bnSize: this.bnSize,
         dropRate: this.dropRate,
-        memoryEfficient: this.memoryEfficient,
-        recompute: this.recompute,
+        memoryMode: this.memoryMode,
         seed: seedFor(this.seed, i + 1),
         nested: true,
       }),
@@ -63,9 +63,9 @@ export class DenseBlock extends MemoryModeLayer {
     this.built = true;
   }
 
-  override setMemoryMode(memoryEfficient: boolean, recompute?: RecomputeMode): void {
-    super.setMemoryMode(memoryEfficient, recompute);
-    for (const layer of this.denseLayers) layer.setMemoryMode(this.memoryEfficient, this.recompute);
+  override setMemoryMode(mode: MemoryMode): void {
+    super.setMemoryMode(mode);
+    for (const layer of this.denseLayers) layer.setMemoryMode(this.memoryMode);
   }
 
   override computeOutputShape(inputShape: Shape | Shape[]): Shape {
@@ -77,10 +77,11 @@ export class DenseBlock extends MemoryModeLayer {
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor {
     const x = singleInput(inputs, `DenseBlock '${this.name}'`);
     const training = MemoryModeLayer.isTraining(kwargs);
-    if (training && (this.memoryMode === 'layer' || this.memoryMode === 'block')) {
+    const strategy = this.strategy('denseBlock');
+    if (training && strategy !== 'per-layer') {
       const dropout = this.dropRate > 0 ? this.denseLayers.map((layer) => layer.dropout!) : undefined;
       const params = this.denseLayers.map((layer) => layer.trainingParams());
-      return this.memoryMode === 'block' ? denseBlockRecomputeOp(x, params, dropout) : denseBlockOp(x, params, dropout);
+      return strategy === 'keep-output' ? denseBlockRecomputeOp(x, params, dropout) : denseBlockOp(x, params, dropout);
     }
     const features: tf.Tensor4D[] = [x];
     for (const layer of this.denseLayers) features.push(layer.newFeatures(features, training));

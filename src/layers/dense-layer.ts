@@ -113,19 +113,17 @@ export class DenseLayer extends MemoryModeLayer {
   newFeatures(features: tf.Tensor4D[], training: boolean): tf.Tensor4D {
     if (!training) return this.inferenceForward(features);
     const dropout = this.dropout;
-    switch (this.memoryMode) {
-      // A dense layer on its own has no block to recompute: 'block' runs it as 'layer' (DenseBlock does the rest).
-      case 'block':
-      case 'layer':
+    switch (this.strategy('denseLayer')) {
+      case 'recompute-all':
         return denseLayerOp(features, this.trainingParams(), dropout);
-      case 'bottleneck': {
+      case 'recompute-bottleneck': {
         const params = this.trainingParams();
         const bottleneck = bottleneckOp(features, params.norm1, params.kernel1);
         const out = this.secondHalf(bottleneck, params);
         bottleneck.dispose();
         return out;
       }
-      case 'naive':
+      case 'stored':
         return tf.tidy(() => {
           const params = this.trainingParams();
           const x = features.length === 1 ? features[0] : tf.concat(features, 3);

@@ -3,23 +3,14 @@
  * stem → (dense block → transition)* → dense block → final BN-ReLU-pool → linear classifier (logits).
  */
 import * as tf from '@tensorflow/tfjs';
-import {
-  resolveConfig,
-  validateRecompute,
-  VARIANTS,
-  type DenseNetConfig,
-  type DenseNetOptions,
-  type DenseNetVariant,
-  type RecomputeMode,
-} from './config.js';
+import { resolveConfig, VARIANTS, type DenseNetConfig, type DenseNetOptions, type DenseNetVariant } from './config.js';
 import { DenseBlock } from './dense-block.js';
 import { FinalNorm } from './head.js';
 import { linearUniform, seedFor } from './initializers.js';
-import { MemoryModeLayer } from './memory-mode-layer.js';
 import { Stem } from './stem.js';
 import { Transition } from './transition.js';
 import { UsageError } from '../util/errors.js';
-import { boolean, integer } from '../util/validate.js';
+import { integer } from '../util/validate.js';
 
 export interface CreateDenseNetOptions extends DenseNetOptions {
   /** Seed for weight initialisation (same seed, same weights); unseeded when absent. */
@@ -35,7 +26,7 @@ export function createDenseNet(options: CreateDenseNetOptions = {}): tf.LayersMo
 }
 
 function buildDenseNet(config: DenseNetConfig, seed: number | undefined): tf.LayersModel {
-  const mode = { memoryEfficient: config.memoryEfficient, recompute: config.recompute };
+  const mode = { memoryMode: config.memoryMode };
   const input = tf.input({ shape: config.inputShape, name: 'images' });
   let x = new Stem({ name: 'stem', filters: config.numInitFeatures, ...mode, seed: seedFor(seed, 1) }).apply(input) as tf.SymbolicTensor;
   let channels = config.numInitFeatures;
@@ -95,27 +86,8 @@ export const BUILDERS: Record<DenseNetVariant, (options?: VariantOptions) => tf.
   densenet201,
 };
 
-/**
- * Switches every DenseNet layer of a built model between naive and memory-efficient training, in place;
- * weights, running statistics and optimizer state are untouched. Returns how many layers were switched.
- */
-export function setMemoryEfficient(model: tf.LayersModel, memoryEfficient: boolean, recompute?: RecomputeMode): number {
-  boolean('setMemoryEfficient: memoryEfficient', memoryEfficient ?? null);
-  if (recompute !== undefined) validateRecompute(recompute);
-  const layers = model.layers.filter((layer): layer is MemoryModeLayer => layer instanceof MemoryModeLayer);
-  for (const layer of layers) layer.setMemoryMode(memoryEfficient, recompute);
-  return layers.length;
-}
-
 /** The side of a model's square input, or null when it takes any size (or a non-square one). */
 export function inputImageSize(model: tf.LayersModel): number | null {
   const shape = model.inputs[0]?.shape;
   return shape && typeof shape[1] === 'number' && shape[1] === shape[2] ? shape[1] : null;
-}
-
-/** The memory mode of a model's DenseNet layers ('naive', 'bottleneck', 'layer' or 'block'; mixed modes, as a per-block plan gives, are joined with '+'). */
-export function memoryModeOfModel(model: tf.LayersModel): string {
-  const modes = new Set(model.layers.filter((l): l is MemoryModeLayer => l instanceof MemoryModeLayer).map((l) => l.memoryMode));
-  if (modes.size === 0) throw new Error(`model '${model.name}' has no DenseNet layers`);
-  return [...modes].join('+');
 }

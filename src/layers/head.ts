@@ -39,7 +39,7 @@ export class FinalNorm extends MemoryModeLayer {
     if (!MemoryModeLayer.isTraining(kwargs)) {
       return tf.tidy(() => tf.mean(inferenceBnRelu(x, norm.affine(), norm.runningMean(), norm.runningVariance()), [1, 2]));
     }
-    if (this.memoryMode === 'layer' || this.memoryMode === 'block') return headOp(x, norm.training());
+    if (this.strategy('head') === 'recompute') return headOp(x, norm.training());
     return tf.tidy(() => tf.mean(naiveBnRelu(x, norm.training()), [1, 2]));
   }
 }

@@ -3,44 +3,43 @@
  * and serialised with the layer, and a way to hand its `addWeight` to weight-group helpers.
  */
 import * as tf from '@tensorflow/tfjs';
-import { memoryModeOf, validateRecompute, type MemoryMode, type RecomputeMode } from './config.js';
+import { memoryModeFromOptions } from './config.js';
+import { BASELINE_MODE, memoryModeSpec, type MemoryMode, type StageStrategies } from './memory-modes.js';
 import type { AddWeight } from './norm.js';
-import { boolean } from '../util/validate.js';
 
 export type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
 export type Shape = Array<number | null>;
 export type Kwargs = { training?: boolean } & Record<string, unknown>;
 
 export interface MemoryModeArgs {
-  /** Recompute during backprop instead of storing intermediates (default false). */
+  /** What backprop keeps and recomputes (memory-modes.ts); default 'naive'. */
+  memoryMode?: MemoryMode;
+  /** Alias (the older spelling, and what models saved by earlier versions hold): true → 'layer' or `recompute`. */
   memoryEfficient?: boolean;
-  /** What memory-efficient mode recomputes: 'layer' (default), 'block', or torchvision's 'bottleneck'. */
-  recompute?: RecomputeMode;
+  /** Alias: the mode `memoryEfficient: true` selects. */
+  recompute?: MemoryMode;
   /** Seed for weight initialisation; unseeded when absent. */
   seed?: number;
 }
 
 export abstract class MemoryModeLayer extends tf.layers.Layer {
-  memoryEfficient: boolean;
-  recompute: RecomputeMode;
+  memoryMode: MemoryMode;
   protected readonly seed?: number;
 
   constructor(args: LayerArgs & MemoryModeArgs) {
     super(args);
-    this.memoryEfficient = boolean(`${this.getClassName()}: memoryEfficient`, args.memoryEfficient) ?? false;
-    this.recompute = validateRecompute(args.recompute ?? 'layer');
+    this.memoryMode = memoryModeFromOptions(args, this.getClassName()) ?? BASELINE_MODE;
     this.seed = args.seed;
   }
 
-  /** The resolved strategy: 'naive', 'bottleneck', 'layer' or 'block'. */
-  get memoryMode(): MemoryMode {
-    return memoryModeOf(this.memoryEfficient, this.recompute);
+  /** Switches the memory strategy; weights and running statistics are untouched. */
+  setMemoryMode(mode: MemoryMode): void {
+    this.memoryMode = memoryModeFromOptions({ memoryMode: mode }, this.getClassName())!;
   }
 
-  /** Switches the memory strategy; weights and running statistics are untouched. */
-  setMemoryMode(memoryEfficient: boolean, recompute: RecomputeMode = this.recompute): void {
-    this.memoryEfficient = memoryEfficient;
-    this.recompute = validateRecompute(recompute);
+  /** How this layer's stage trains in its mode (the mode table's row). */
+  protected strategy<S extends keyof StageStrategies>(stage: S): StageStrategies[S] {
+    return memoryModeSpec(this.memoryMode).stages[stage];
   }
 
   protected weightAdder(prefix = ''): AddWeight {
@@ -53,7 +52,7 @@ export abstract class MemoryModeLayer extends tf.layers.Layer {
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    return { ...super.getConfig(), memoryEfficient: this.memoryEfficient, recompute: this.recompute };
+    return { ...super.getConfig(), memoryMode: this.memoryMode };
   }
 }
 

@@ -68,12 +68,13 @@ export class Stem extends MemoryModeLayer {
         stemPool(inferenceBnRelu(this.conv(x, kernel.read() as tf.Tensor4D), norm.affine(), norm.runningMean(), norm.runningVariance()) as tf.Tensor4D),
       );
     }
-    if (this.memoryMode === 'layer' || this.memoryMode === 'block') {
+    const strategy = this.strategy('stem');
+    if (strategy !== 'stored') {
       const w = kernel.read() as tf.Tensor4D;
       const conv = this.conv(x, w);
-      // 'block' keeps the network input instead of the convolution's output, 21× its size at 3 → 64 channels.
+      // 'recompute-conv' keeps the network input instead of the convolution's output, 21× its size at 3 → 64 channels.
       const out =
-        this.memoryMode === 'block'
+        strategy === 'recompute-conv'
           ? stemTailRecomputeOp(conv, norm.training(), { image: x, kernel: w, convolve: (image, k) => this.conv(image, k) })
           : stemTailOp(conv, norm.training());
       conv.dispose();

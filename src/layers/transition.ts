@@ -55,10 +55,11 @@ export class Transition extends MemoryModeLayer {
     if (!MemoryModeLayer.isTraining(kwargs)) {
       return tf.tidy(() => conv1x1(transitionPool(inferenceBnRelu(x, norm.affine(), norm.runningMean(), norm.runningVariance()) as tf.Tensor4D), w));
     }
-    if (this.memoryMode === 'layer') return transitionOp(x, norm.training(), w);
+    const strategy = this.strategy('transition');
+    if (strategy === 'recompute') return transitionOp(x, norm.training(), w);
     // Its input is the dense block's output, which the block keeps: walking it in channel groups keeps the
     // recomputing backward's temporaries a quarter of that size.
-    if (this.memoryMode === 'block') return transitionOp(x, norm.training(), w, { channelGroups: 4 });
+    if (strategy === 'recompute-grouped') return transitionOp(x, norm.training(), w, { channelGroups: 4 });
     return tf.tidy(() => transitionPool(tf.conv2d(naiveBnRelu(x, norm.training()) as tf.Tensor4D, w, 1, 'valid')));
   }
 

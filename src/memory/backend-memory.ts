@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { execFileSync } from 'node:child_process';
+import { backendTraits } from '../backend/traits.js';
 import { webgpuPoolPeakBytes } from '../backend/webgpu/pool.js';
 
 interface WasmBackendInternals {
@@ -13,15 +14,20 @@ interface WasmBackendInternals {
 }
 
 export function backendPeakBytes(): number | null {
-  const name = tf.getBackend();
-  if (name === 'wasm') {
-    const heap = (tf.backend() as unknown as WasmBackendInternals).wasm?.HEAPU8;
-    return heap ? heap.byteLength : null;
+  switch (backendTraits().peakBytes) {
+    case 'wasm-heap': {
+      const heap = (tf.backend() as unknown as WasmBackendInternals).wasm?.HEAPU8;
+      return heap ? heap.byteLength : null;
+    }
+    case 'process-rss':
+      return process.resourceUsage().maxRSS * 1024;
+    case 'nvidia-smi':
+      return gpuMemoryOfThisProcess();
+    case 'webgpu-pool':
+      return webgpuPoolPeakBytes(tf.backend());
+    case null:
+      return null;
   }
-  if (name === 'cpu') return process.resourceUsage().maxRSS * 1024;
-  if (name === 'tensorflow') return gpuMemoryOfThisProcess();
-  if (name === 'webgpu') return webgpuPoolPeakBytes(tf.backend());
-  return null;
 }
 
 function gpuMemoryOfThisProcess(): number | null {

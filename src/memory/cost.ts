@@ -3,31 +3,20 @@
  * whatever else the machine is doing). The cost of dense block b in mode m is
  *   t(b, m) = trainingFlops(b) · factor[backend][m] · (1 + recomputedFlops(b, m) / trainingFlops(b))
  * where trainingFlops is 3× the forward convolutions of the block (with the transition after it, and the stem
- * for block 1), recomputedFlops counts the convolutions a mode runs twice ('block': every 1×1 bottleneck
- * convolution, and the stem's 7×7 convolution for block 1), and factor is the measured cost of a mode's
- * elementwise passes and kernels on a backend relative to 'layer' (1). `scripts/measure-mode-costs.ts`
+ * for block 1), recomputedFlops counts the convolutions a mode runs twice (where the mode table's strategies
+ * recompute a block's 1×1 convolutions or the stem's convolution), and factor is the measured cost of a mode's
+ * elementwise passes and kernels on a kind of processor, relative to the default recomputing mode (1): the
+ * mode table's `cost`, chosen by the backend's `costClass` trait. `scripts/measure-mode-costs.ts`
  * measures the factors on a quiet machine.
  */
 import { STEM_CONV } from '../layers/stem.js';
-import type { MemoryMode } from '../layers/config.js';
+import { backendTraits } from '../backend/traits.js';
+import { MEMORY_MODE_TABLE, memoryModeSpec, type MemoryMode } from '../layers/memory-modes.js';
 
-/**
- * Whole-step time of each mode relative to 'layer', per backend (before the recomputed FLOPs, which the model
- * adds). wasm: measured on a quiet 2-core machine, DenseNet-121, 112², batch 8, one process per mode
- * (`bench --backend wasm --steps 3 --mode all`, 2026-11-30: naive 1,986, bottleneck 2,155, layer 1,976,
- * block 2,372 ms/step). cpu: not measured, taken as wasm's. tensorflow: not measured (no native TensorFlow
- * here) — GPU kernels make elementwise passes cheap, so naive is assumed fastest; calibrate with the script.
- */
-export const MODE_COST_FACTORS: Record<string, Record<MemoryMode, number>> = {
-  wasm: { naive: 1.005, bottleneck: 1.091, layer: 1, block: 1.032 },
-  cpu: { naive: 1.005, bottleneck: 1.091, layer: 1, block: 1.032 },
-  tensorflow: { naive: 0.8, bottleneck: 0.9, layer: 1, block: 1 },
-};
-
-/** The factors for a backend; the meta backends plan for what they mirror. */
+/** Each mode's cost factor on a backend: the mode table's, for the backend's kind of processor (its trait). */
 export function costFactorsFor(backend: string): Record<MemoryMode, number> {
-  const name = backend === 'meta' ? 'cpu' : backend === 'meta-wasm' ? 'wasm' : backend;
-  return MODE_COST_FACTORS[name] ?? MODE_COST_FACTORS['tensorflow'];
+  const costClass = backendTraits(backend).costClass;
+  return Object.fromEntries(MEMORY_MODE_TABLE.map((m) => [m.name, m.cost[costClass]])) as Record<MemoryMode, number>;
 }
 
 /** What the cost model needs to know about one dense block. */
@@ -63,7 +52,8 @@ export function blockFlops(block: BlockShape, mode: MemoryMode): { training: num
   }
   if (block.transitionChannels !== undefined) macs += (block.pixels / 4) * channels * block.transitionChannels;
   macs += block.stemMacs ?? 0;
-  const recomputedMacs = mode === 'block' ? bottleneckMacs + (block.stemMacs ?? 0) : 0;
+  const { stages } = memoryModeSpec(mode);
+  const recomputedMacs = (stages.denseBlock === 'keep-output' ? bottleneckMacs : 0) + (stages.stem === 'recompute-conv' ? (block.stemMacs ?? 0) : 0);
   return { training: 6 * macs, recomputed: 2 * recomputedMacs };
 }
 

@@ -7,12 +7,15 @@
  *   tape's saved clones of a buffer count again.
  */
 import * as tf from '@tensorflow/tfjs';
-import { trainableVariables, trainStep } from '../step/step.js';
+import { backendTraits } from '../backend/traits.js';
+import { MEASURING_OPTIMIZER, paramGroups, trainingStep } from '../step/step.js';
+import { TrainingOptimizer, type OptimizerSettings } from '../step/optimizers.js';
 import { backendPeakBytes } from './backend-memory.js';
 import { inputImageSize } from '../layers/densenet.js';
 import { BufferTracker, distinctBufferBytes } from './buffer-tracker.js';
 import { UsageError } from '../util/errors.js';
 import { integer } from '../util/validate.js';
+import { median } from '../util/stats.js';
 
 export interface MeasureTrainingStepOptions {
   /** A model with NHWC image input and logits output. */
@@ -23,8 +26,11 @@ export interface MeasureTrainingStepOptions {
   imageSize?: number;
   /** Classes of the random labels; default: the model's output width. */
   numClasses?: number;
-  /** Default: SGD with momentum 0.9 and learning rate 0.01 (its state counts in the baseline). */
-  optimizer?: tf.Optimizer;
+  /**
+   * The optimizer of the step (its state counts in the baseline): settings, or a TrainingOptimizer of the
+   * caller's (kept). Default: MEASURING_OPTIMIZER, SGD with Nesterov momentum 0.9 at learning rate 0.01.
+   */
+  optimizer?: OptimizerSettings | TrainingOptimizer;
   /** Timed steps after the profiled one (median reported; default 1). */
   steps?: number;
   /** Seed of the random batch. */
@@ -62,7 +68,7 @@ export interface StepMeasurement extends MemoryPeak {
 
 /** Waits for the step's results where the backend computes (meta has nothing to wait for). */
 async function settle(loss: tf.Tensor): Promise<void> {
-  if (!tf.getBackend().startsWith('meta')) await loss.data();
+  if (backendTraits().computes) await loss.data();
 }
 
 export async function measureTrainingStep(options: MeasureTrainingStepOptions): Promise<StepMeasurement> {
@@ -72,17 +78,18 @@ export async function measureTrainingStep(options: MeasureTrainingStepOptions): 
   const imageSize = integer('measureTrainingStep: imageSize', options.imageSize ?? inputImageSize(model)) as number;
   const numClasses = integer('measureTrainingStep: numClasses', options.numClasses ?? model.outputs[0].shape[1] ?? null) as number;
   const steps = integer('measureTrainingStep: steps', options.steps ?? 1) as number;
-  const optimizer = options.optimizer ?? tf.train.momentum(0.01, 0.9);
-  const variables = trainableVariables(model);
+  const given = options.optimizer;
+  const optimizer = given instanceof TrainingOptimizer ? given : new TrainingOptimizer(given ?? MEASURING_OPTIMIZER);
+  const groups = paramGroups(model);
 
   const shape = [batchSize, imageSize, imageSize, 3];
   // A shape-only backend gets a kernel-made batch: random ops fill a JavaScript array first.
-  const xs = tf.getBackend().startsWith('meta') ? tf.fill(shape, 0) : tf.randomNormal(shape, 0, 1, 'float32', options.seed);
+  const xs = !backendTraits().computes ? tf.fill(shape, 0) : tf.randomNormal(shape, 0, 1, 'float32', options.seed);
   const ys = tf.tidy(() => tf.oneHot(tf.randomUniform([batchSize], 0, numClasses, 'int32', options.seed), numClasses));
   const runStep = async () => {
-    const loss = trainStep(model, optimizer, xs, ys, variables);
+    const { loss, correct } = trainingStep(model, optimizer, xs, ys, groups);
     await settle(loss);
-    loss.dispose();
+    tf.dispose([loss, correct]);
   };
   try {
     await runStep(); // warm-up: creates optimizer state, compiles kernels
@@ -119,19 +126,14 @@ export async function measureTrainingStep(options: MeasureTrainingStepOptions): 
     };
   } finally {
     tf.dispose([xs, ys]);
-    if (!options.optimizer) optimizer.dispose();
+    if (!(given instanceof TrainingOptimizer)) optimizer.dispose();
   }
 }
 
-/** The optimizer's state tensors (its iteration counter, which getWeights makes afresh, is left out). */
-async function optimizerState(optimizer: tf.Optimizer): Promise<tf.Tensor[]> {
-  const named = await optimizer.getWeights();
-  tf.dispose(named.filter((w) => w.name === 'iter').map((w) => w.tensor));
-  return named.filter((w) => w.name !== 'iter').map((w) => w.tensor);
-}
-
-export function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+/** The optimizer's state tensors (its iteration counters, which getState makes afresh, are left out). */
+async function optimizerState(optimizer: TrainingOptimizer): Promise<tf.Tensor[]> {
+  const named = await optimizer.getState();
+  const counters = named.filter((w) => w.name.endsWith(':iter'));
+  tf.dispose(counters.map((w) => w.tensor));
+  return named.filter((w) => !counters.includes(w)).map((w) => w.tensor);
 }

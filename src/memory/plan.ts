@@ -4,30 +4,26 @@
  *
  * Bytes are exact, from the meta backend, on a shape-only copy of the model built from its JSON topology: the
  * live model is never touched there (a meta kernel reading a live tensor would move it and drop its values).
- * The search: measure the plan with every block in 'block' mode (the leanest), and each block alone switched to
+ * The search: measure the plan with every block in the leanest mode (the mode table's first), and each block alone switched to
  * each other mode; predict a plan's peak as the first plus the sum of its blocks' differences; walk the plans in
  * order of predicted time and measure the first whose prediction fits — taken if the measurement fits too.
  * Time is predicted by the cost model in ./cost.ts, never timed.
  *
- * A dense block's mode also applies to the layers that read or write its full-resolution tensors: the stem
- * with block 1, each transition with the block before it, the final norm with the last block.
+ * A dense block's mode also applies to the stem, transition or final norm beside it (layers/model-modes.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../backend/index.js';
 import { measureTrainingStep } from './measure.js';
-import { MEMORY_MODES, type MemoryMode } from '../layers/config.js';
-import { DenseBlock } from '../layers/dense-block.js';
+import type { OptimizerSettings } from '../step/optimizers.js';
+import { backendTraits, type BackendTraits } from '../backend/traits.js';
 import { inputImageSize } from '../layers/densenet.js';
-import { FinalNorm } from '../layers/head.js';
-import { Stem } from '../layers/stem.js';
-import { Transition } from '../layers/transition.js';
-import type { MemoryModeLayer } from '../layers/memory-mode-layer.js';
+import { LEANEST_MODE, MEMORY_MODES, type MemoryMode } from '../layers/memory-modes.js';
+import { partsOf, setMemoryMode } from '../layers/model-modes.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { UsageError } from '../util/errors.js';
-import { byteSize, formatSize, integer } from '../util/validate.js';
+import { formatMiB as formatMiBOf, formatSize } from '../util/format.js';
+import { byteSize, integer } from '../util/validate.js';
 import { blockCost, costFactorsFor, stemMacs, type BlockShape } from './cost.js';
-
-/** The modes a plan chooses from, leanest last. */
 
 export interface PlanMemoryOptions {
   /** A DenseNet built by this library (its dense blocks are planned); its weights are never read. */
@@ -39,8 +35,8 @@ export interface PlanMemoryOptions {
   budget: number | string;
   /** Classes of the labels; default: the model's output width. */
   numClasses?: number;
-  /** Makes the optimizer whose state counts in the step (default: SGD with momentum, one state per weight). */
-  createOptimizer?: () => tf.Optimizer;
+  /** The optimizer whose state counts in the step (default: MEASURING_OPTIMIZER, SGD: one state per weight; Adam keeps two). */
+  optimizer?: OptimizerSettings;
   /** Backend whose costs rank the plans; default: the current backend. */
   costBackend?: string;
   /** Switch the model's layers to the plan (default true). */
@@ -69,61 +65,14 @@ export interface MemoryPlan {
   stepPeakBytes: number;
   /** Predicted time of the step relative to the fastest plan, budget aside (1 = no slowdown). */
   relativeTime: number;
-  /** The smallest whole step any plan needs at this batch (every block in 'block' mode). */
+  /** The smallest whole step any plan needs at this batch (every block in the leanest mode). */
   smallestWholeStepBytes: number;
   /** The meta backend that measured the bytes, and the backend whose costs ranked the plans. */
   metaBackend: string;
   costBackend: string;
 }
 
-/** The DenseNet layers of a model, grouped by dense block. */
-interface DenseNetParts {
-  stem?: Stem;
-  blocks: DenseBlock[];
-  transitions: Transition[];
-  head?: FinalNorm;
-}
-
-function partsOf(model: tf.LayersModel): DenseNetParts {
-  const blocks = model.layers.filter((l): l is DenseBlock => l instanceof DenseBlock);
-  if (blocks.length === 0) throw new Error(`planMemory: model '${model.name}' has no DenseBlock layers; only DenseNets built by this library can be planned`);
-  return {
-    stem: model.layers.find((l): l is Stem => l instanceof Stem),
-    blocks,
-    transitions: model.layers.filter((l): l is Transition => l instanceof Transition),
-    head: model.layers.find((l): l is FinalNorm => l instanceof FinalNorm),
-  };
-}
-
-function setMode(layer: MemoryModeLayer | undefined, mode: MemoryMode): void {
-  if (!layer) return;
-  if (mode === 'naive') layer.setMemoryMode(false);
-  else layer.setMemoryMode(true, mode);
-}
-
-/**
- * Switches each dense block (with its stem, transition or final norm, see the file comment) to its mode, in
- * place; weights are untouched. `modes` has one entry per dense block.
- */
-export function applyMemoryModes(model: tf.LayersModel, modes: readonly MemoryMode[]): void {
-  const parts = partsOf(model);
-  if (modes.length !== parts.blocks.length) {
-    throw new Error(`applyMemoryModes: modes must have one entry per dense block (${parts.blocks.length}), got ${modes.length}`);
-  }
-  for (const mode of modes) {
-    if (!MEMORY_MODES.includes(mode)) throw new Error(`applyMemoryModes: each mode must be one of ${MEMORY_MODES.join(', ')}; got ${JSON.stringify(mode)}`);
-  }
-  parts.blocks.forEach((block, i) => {
-    setMode(block, modes[i]);
-    if (i < parts.transitions.length) setMode(parts.transitions[i], modes[i]);
-  });
-  setMode(parts.stem, modes[0]);
-  setMode(parts.head, modes[modes.length - 1]);
-}
-
-function formatMiB(bytes: number): string {
-  return `${Math.ceil(bytes / 2 ** 20).toLocaleString('en-US')} MiB`;
-}
+const formatMiB = (bytes: number): string => formatMiBOf(bytes, { round: 'up' });
 
 /** The cost model's view of each dense block at a square image size. */
 export function blockShapes(model: tf.LayersModel, imageSize: number): BlockShape[] {
@@ -147,7 +96,7 @@ export function blockShapes(model: tf.LayersModel, imageSize: number): BlockShap
 }
 
 /** Runs `fn` with a meta backend active, then returns to the backend that was active (also parallel/admission.ts). */
-export async function onMeta<T>(meta: 'meta' | 'meta-wasm', fn: () => Promise<T>): Promise<T> {
+export async function onMeta<T>(meta: BackendTraits['plannedOn'], fn: () => Promise<T>): Promise<T> {
   const previous = tf.getBackend();
   await initBackend(meta);
   try {
@@ -163,7 +112,7 @@ function allPlans(blocks: number): MemoryMode[][] {
   return plans;
 }
 
-/** How many candidate plans are measured before settling for every block in 'block' mode. */
+/** How many candidate plans are measured before settling for every block in the leanest mode. */
 const MAX_VERIFICATIONS = 6;
 
 export async function planMemory(options: PlanMemoryOptions): Promise<MemoryPlan> {
@@ -175,10 +124,10 @@ export async function planMemory(options: PlanMemoryOptions): Promise<MemoryPlan
   const imageSize = integer('planMemory: imageSize', options.imageSize ?? inputImageSize(model) ?? undefined);
   if (imageSize === undefined) throw new UsageError('planMemory: imageSize must be given for a model with a variable input size');
   const numClasses = options.numClasses ?? (model.outputs[0].shape[1] as number);
-  const blockCount = partsOf(model).blocks.length;
+  const blockCount = partsOf(model, 'planMemory').blocks.length;
   const live = tf.getBackend();
   const costBackend = options.costBackend ?? live;
-  const metaBackend = live === 'wasm' || live === 'meta-wasm' ? 'meta-wasm' : 'meta';
+  const metaBackend = backendTraits(live).plannedOn;
   const factors = costFactorsFor(costBackend);
   const shapes = blockShapes(model, imageSize);
   const cost = shapes.map((shape) => Object.fromEntries(MEMORY_MODES.map((m) => [m, blockCost(shape, m, factors)])) as Record<MemoryMode, number>);
@@ -189,31 +138,26 @@ export async function planMemory(options: PlanMemoryOptions): Promise<MemoryPlan
   const result = await onMeta(metaBackend, async () => {
     const shadow = await tf.models.modelFromJSON({ modelTopology: topology } as tf.io.ModelJSON);
     const measure = async (plan: MemoryMode[]) => {
-      applyMemoryModes(shadow, plan);
-      const optimizer = options.createOptimizer?.();
-      try {
-        const m = await measureTrainingStep({ model: shadow, batchSize, imageSize, numClasses, optimizer, seed: 1 });
-        return { wholeStep: m.peakBytes, baseline: m.baselineBytes, stepPeak: m.stepPeakBytes };
-      } finally {
-        optimizer?.dispose();
-      }
+      setMemoryMode(shadow, plan);
+      const m = await measureTrainingStep({ model: shadow, batchSize, imageSize, numClasses, optimizer: options.optimizer, seed: 1 });
+      return { wholeStep: m.peakBytes, baseline: m.baselineBytes, stepPeak: m.stepPeakBytes };
     };
     try {
-      const leanest = new Array<MemoryMode>(blockCount).fill('block');
+      const leanest = new Array<MemoryMode>(blockCount).fill(LEANEST_MODE);
       const base = await measure(leanest);
       if (base.wholeStep > budgetBytes) {
         throw new UsageError(
           `memory budget ${formatSize(budgetBytes)} is too small for batch ${batchSize} at ${imageSize}²: the smallest whole step any plan ` +
-            `needs is ${formatMiB(base.wholeStep)} (every dense block in 'block' mode); give at least that, or a smaller batch`,
+            `needs is ${formatMiB(base.wholeStep)} (every dense block in ${LEANEST_MODE} mode); give at least that, or a smaller batch`,
         );
       }
       // Each block alone in each other mode: its difference to the leanest plan. A mode that costs no less
       // than a leaner one (MEMORY_MODES is ordered by memory) can never be chosen and is not measured.
       const delta: Array<Record<MemoryMode, number>> = [];
       for (let b = 0; b < blockCount; b++) {
-        const row = { block: 0 } as Record<MemoryMode, number>;
-        const useful = MEMORY_MODES.filter((m, i) => m !== 'block' && MEMORY_MODES.slice(i + 1).every((leaner) => cost[b][leaner] > cost[b][m]));
-        for (const mode of MEMORY_MODES.filter((m) => m !== 'block')) row[mode] = Infinity;
+        const row = { [LEANEST_MODE]: 0 } as Record<MemoryMode, number>;
+        const useful = MEMORY_MODES.filter((m, i) => m !== LEANEST_MODE && MEMORY_MODES.slice(i + 1).every((leaner) => cost[b][leaner] > cost[b][m]));
+        for (const mode of MEMORY_MODES.filter((m) => m !== LEANEST_MODE)) row[mode] = Infinity;
         for (const mode of useful) {
           const plan = leanest.slice();
           plan[b] = mode;
@@ -226,7 +170,7 @@ export async function planMemory(options: PlanMemoryOptions): Promise<MemoryPlan
         .filter((c) => c.predicted <= budgetBytes)
         .sort((a, b) => a.cost - b.cost);
       for (const candidate of candidates.slice(0, MAX_VERIFICATIONS)) {
-        if (candidate.plan.every((m) => m === 'block')) return { plan: candidate.plan, measured: base, smallest: base.wholeStep };
+        if (candidate.plan.every((m) => m === LEANEST_MODE)) return { plan: candidate.plan, measured: base, smallest: base.wholeStep };
         const measured = await measure(candidate.plan);
         if (measured.wholeStep <= budgetBytes) return { plan: candidate.plan, measured, smallest: base.wholeStep };
         logger.info(`memory plan ${candidate.plan.join('/')}: predicted ${formatMiB(candidate.predicted)}, measured ${formatMiB(measured.wholeStep)}: over budget`);
@@ -242,7 +186,7 @@ export async function planMemory(options: PlanMemoryOptions): Promise<MemoryPlan
     mode: result.plan[b],
     relativeTime: cost[b][result.plan[b]] / Math.min(...MEMORY_MODES.map((m) => cost[b][m])),
   }));
-  if (options.apply ?? true) applyMemoryModes(model, result.plan);
+  if (options.apply ?? true) setMemoryMode(model, result.plan);
   return {
     modes: result.plan,
     blocks,
@@ -262,7 +206,7 @@ export interface ApplyMemoryBudgetOptions {
   imageSize?: number;
   budget: number | string;
   numClasses?: number;
-  createOptimizer?: () => tf.Optimizer;
+  optimizer?: OptimizerSettings;
   logger?: Logger;
 }
 

@@ -14,6 +14,7 @@
  * (so memory predictions stay exact), and any other backend (tensorflow, webgl) uses tfjs reductions.
  */
 import * as tf from '@tensorflow/tfjs';
+import { backendTraits } from '../backend/traits.js';
 import { wasmGradSums, wasmShiftedSums, type EmscriptenWasm } from '../backend/wasm/sums/channel-sums.js';
 import { replicaGroup, type ReplicaGroup } from './replicas.js';
 
@@ -60,9 +61,9 @@ interface CpuBackendLike {
 
 function pathFor(tensors: tf.Tensor[]): ChannelSumsPath {
   if (forcedPath === 'ops') return 'ops';
-  const name = tf.getBackend();
-  if (name === 'meta' || name === 'meta-wasm') return 'shape';
-  if ((name === 'wasm' || name === 'cpu') && tensors.every((t) => t.dtype === 'float32')) return 'float64';
+  const traits = backendTraits();
+  if (!traits.computes) return 'shape';
+  if (traits.valuesInPlace !== null && tensors.every((t) => t.dtype === 'float32')) return 'float64';
   return 'ops';
 }
 
@@ -73,11 +74,13 @@ function pathFor(tensors: tf.Tensor[]): ChannelSumsPath {
  */
 function valuesInPlace(t: tf.Tensor): Float32Array | null {
   const backend = tf.backend() as unknown;
-  if (tf.getBackend() === 'wasm') {
+  const where = backendTraits().valuesInPlace;
+  if (where === 'wasm-heap') {
     const wasm = backend as WasmBackendLike;
     const data = wasm.dataIdMap.get(t.dataId as object);
     return data ? new Float32Array(wasm.wasm.HEAPU8.buffer, data.memoryOffset >>> 0, t.size) : null;
   }
+  if (where !== 'js-array') return null;
   const values = (backend as CpuBackendLike).data.get(t.dataId as object)?.values;
   if (!(values instanceof Float32Array) || values.length < t.size) return null;
   return values.length === t.size ? values : values.subarray(0, t.size);
@@ -85,7 +88,7 @@ function valuesInPlace(t: tf.Tensor): Float32Array | null {
 
 /** The wasm backend and the byte offset of `t` on its heap, or null (another backend, or not on the heap). */
 function onWasmHeap(t: tf.Tensor): { wasm: EmscriptenWasm; offset: number } | null {
-  if (tf.getBackend() !== 'wasm' || t.dtype !== 'float32') return null;
+  if (backendTraits().valuesInPlace !== 'wasm-heap' || t.dtype !== 'float32') return null;
   const backend = tf.backend() as unknown as WasmBackendLike;
   const data = backend.dataIdMap.get(t.dataId as object);
   return data ? { wasm: backend.wasm, offset: data.memoryOffset >>> 0 } : null;
@@ -118,7 +121,7 @@ function gradSumsOf(dy: tf.Tensor, x: tf.Tensor, center: Float64Array, c: number
 
 /** valuesInPlace, or a copy where the backend does not hold the values as float32 in place. */
 function valuesOf(t: tf.Tensor): Float32Array {
-  return (tf.getBackend() === 'wasm' || tf.getBackend() === 'cpu' ? valuesInPlace(t) : null) ?? Float32Array.from(t.dataSync() as ArrayLike<number>);
+  return valuesInPlace(t) ?? Float32Array.from(t.dataSync() as ArrayLike<number>);
 }
 
 function channels(t: tf.Tensor): number {

@@ -10,12 +10,12 @@
  * - a·wᵀ (the input gradient) transposes the small weight matrix explicitly instead of using transposeB.
  */
 import * as tf from '@tensorflow/tfjs';
+import { backendTraits } from '../backend/traits.js';
 import { conv2dBackpropFilter } from './kernels.js';
 
 /** aᵀ·b for a [K, M] and b [K, N]: the weight gradient of a 1×1 convolution. */
 export function matMulTransposeA(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
-  const backend = tf.getBackend();
-  if (backend === 'tensorflow' || backend === 'webgpu') return tf.matMul(a, b, true, false);
+  if (backendTraits().transposedMatMul === 'matmul') return tf.matMul(a, b, true, false);
   const [k, m] = a.shape;
   const n = b.shape[1];
   return tf.tidy(() => {

@@ -15,12 +15,14 @@
  */
 import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
-import { heapLimitBytes, metaFlavorFor } from '../backend/limits.js';
+import { backendTraits } from '../backend/traits.js';
 import { measureTrainingStep } from '../memory/measure.js';
 import { onMeta } from '../memory/plan.js';
+import { MEASURING_OPTIMIZER } from '../step/step.js';
+import type { OptimizerSettings } from '../step/optimizers.js';
 import { UsageError } from '../util/errors.js';
+import { formatMiB, formatSize } from '../util/format.js';
 import type { Logger } from '../util/logger.js';
-import { formatSize } from '../util/validate.js';
 
 /** The machine as the checks see it; tests replace these functions to play a smaller machine. */
 export const machine = {
@@ -66,9 +68,13 @@ export function checkWorkerCores(workers: number, allowOversubscribe: boolean, a
   );
 }
 
-/** The main thread's copy of a model under data parallelism: float32 weights and `slots` optimizer values per trained one. */
-export function modelOfRecordBytes(model: tf.LayersModel, slots = 1): number {
+/**
+ * The main thread's copy of a model under data parallelism: float32 weights and, for snapshots, the
+ * optimizer's state per trained one (SGD: momentum; Adam: two moments).
+ */
+export function modelOfRecordBytes(model: tf.LayersModel, optimizer: OptimizerSettings = MEASURING_OPTIMIZER): number {
   const count = (weights: tf.LayerVariable[]) => weights.reduce((n, w) => n + w.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0);
+  const slots = optimizer.name === 'adam' ? 2 : 1;
   return 4 * (count(model.weights) + slots * count(model.trainableWeights));
 }
 
@@ -97,11 +103,8 @@ export interface WorkerMemoryNeed {
   totalBytes: number;
 }
 
-/** A measured figure, in a unit that keeps it readable (sizes the caller gave go through formatSize instead). */
-function size(bytes: number): string {
-  if (bytes >= 2 ** 30) return `${(bytes / 2 ** 30).toFixed(2)} GiB`;
-  return bytes >= 2 ** 20 ? `${(bytes / 2 ** 20).toFixed(1)} MiB` : `${(bytes / 2 ** 10).toFixed(1)} KiB`;
-}
+/** A measured need, rounded up: the figure is a minimum (sizes the caller gave go through formatSize). */
+const size = (bytes: number): string => formatMiB(bytes, { round: 'up' });
 
 /**
  * Checks that `workers` workers fit; returns their need, or throws a UsageError with the figures and the
@@ -127,7 +130,7 @@ export async function fitWorkerMemory(fit: WorkerMemoryFit): Promise<WorkerMemor
     `${fit.measuredOn ? `, ${fit.measuredOn}` : ''}, its own Node and tfjs ≈${formatSize(WORKER_RUNTIME_BYTES)}; the main thread's model ${size(need.recordBytes)})`;
   const why = overHeap
     ? `a worker's step (${size(need.stepBytes)}) is over its backend's ${formatSize(fit.heapLimitBytes!)} heap`
-    : `only ${size(fit.freeBytes)} of memory is free`;
+    : `only ${formatMiB(fit.freeBytes)} of memory is free`;
   // Fewer workers mean larger shards: over the heap, only more workers (or less per image) can help.
   const advice = overHeap
     ? 'use more workers (smaller shards) if memory allows'
@@ -144,43 +147,34 @@ export interface WorkerMemoryOptions {
   batchSize: number;
   imageSize?: number;
   numClasses?: number;
-  /** The optimizer whose state each replica holds (default SGD with momentum). */
-  createOptimizer?: () => tf.Optimizer;
-  /** Optimizer values per trained weight on the main thread (SGD momentum 1, Adam 2). */
-  optimizerSlots?: number;
+  /** The optimizer each replica trains with (its state counts); default MEASURING_OPTIMIZER. */
+  optimizer?: OptimizerSettings;
   /** The backend the workers will compute on (default: the current one). */
   backend?: string;
 }
 
 /**
- * fitWorkerMemory on this machine: the step measured exactly on the meta flavour that mirrors the workers'
+ * fitWorkerMemory on this machine: the step measured exactly on the meta backend that mirrors the workers'
  * backend, from a shape-only copy of the model (the live model is never touched), against machine.freeMemoryBytes().
  */
 export async function checkWorkerMemory(options: WorkerMemoryOptions): Promise<WorkerMemoryNeed> {
-  const backend = options.backend ?? tf.getBackend();
-  const meta = metaFlavorFor(backend);
+  const traits = backendTraits(options.backend ?? tf.getBackend());
   const topology = options.model.toJSON(null, false) as tf.io.ModelJSON['modelTopology'];
   const freeBytes = machine.freeMemoryBytes();
-  return onMeta(meta, async () => {
+  const optimizer = options.optimizer ?? MEASURING_OPTIMIZER;
+  return onMeta(traits.plannedOn, async () => {
     const shadow = await tf.models.modelFromJSON({ modelTopology: topology } as tf.io.ModelJSON);
     try {
-      const stepBytes = async (shard: number) => {
-        const optimizer = options.createOptimizer?.();
-        try {
-          const m = await measureTrainingStep({ model: shadow, batchSize: shard, imageSize: options.imageSize, numClasses: options.numClasses, optimizer, seed: 1 });
-          return m.peakBytes;
-        } finally {
-          optimizer?.dispose();
-        }
-      };
+      const stepBytes = async (shard: number) =>
+        (await measureTrainingStep({ model: shadow, batchSize: shard, imageSize: options.imageSize, numClasses: options.numClasses, optimizer, seed: 1 })).peakBytes;
       return await fitWorkerMemory({
         workers: options.workers,
         batchSize: options.batchSize,
         stepBytes,
-        recordBytes: modelOfRecordBytes(options.model, options.optimizerSlots ?? 1),
+        recordBytes: modelOfRecordBytes(options.model, optimizer),
         freeBytes,
-        heapLimitBytes: heapLimitBytes(backend),
-        measuredOn: `exact on ${meta}`,
+        heapLimitBytes: traits.heapLimitBytes,
+        measuredOn: `exact on ${traits.plannedOn}`,
       });
     } finally {
       shadow.dispose();

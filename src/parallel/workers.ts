@@ -1,11 +1,8 @@
 /** How many data-parallel workers a run gets, from what the caller asked and the backend it runs on. */
 import * as os from 'node:os';
-import { isShapeOnly } from '../backend/limits.js';
+import { backendTraits, workerBackends } from '../backend/traits.js';
 import { UsageError } from '../util/errors.js';
 import { checkWorkerCores } from './admission.js';
-
-/** Backends whose workers each compute on a core of their own: tfjs-backend-wasm and the JavaScript cpu backend. */
-export const PARALLEL_BACKENDS: readonly string[] = ['wasm', 'cpu'];
 
 /** The `workers` option's values: a count, or 'auto'. */
 export type WorkersOption = number | 'auto';
@@ -16,12 +13,12 @@ export type WorkersOption = number | 'auto';
  * 1 on those backends is refused.
  */
 export function resolveWorkers(requested: WorkersOption | undefined, backend: string): number {
-  const parallel = PARALLEL_BACKENDS.includes(backend);
+  const parallel = backendTraits(backend).workers === 'compute';
   if (requested === undefined) return 1;
   if (requested === 'auto') return parallel ? Math.max(1, os.availableParallelism()) : 1;
   if (requested > 1 && !parallel) {
     throw new UsageError(
-      `workers ${requested} needs the ${PARALLEL_BACKENDS.join(' or ')} backend (each worker runs its own tfjs on a core); the ${backend} backend parallelises inside its kernels: use workers 1`,
+      `workers ${requested} needs the ${workerBackends().join(' or ')} backend (each worker runs its own tfjs on a core); the ${backend} backend parallelises inside its kernels: use workers 1`,
     );
   }
   return requested;
@@ -33,10 +30,10 @@ export function resolveWorkers(requested: WorkersOption | undefined, backend: st
  * allowOversubscribe (admission.ts). On meta nothing starts: any count may be planned for another machine.
  */
 export function checkWorkersBackend(workers: number, backend: string, { allowOversubscribe = false } = {}): void {
-  if (workers > 1 && !isShapeOnly(backend) && !PARALLEL_BACKENDS.includes(backend)) {
-    throw new UsageError(`workers above 1 need the ${PARALLEL_BACKENDS.join(' or ')} backend (or meta, for memory); the backend is ${backend}`);
+  if (workers > 1 && backendTraits(backend).workers === null) {
+    throw new UsageError(`workers above 1 need the ${workerBackends().join(' or ')} backend (or meta, for memory); the backend is ${backend}`);
   }
-  if (!isShapeOnly(backend)) checkWorkerCores(workers, allowOversubscribe);
+  if (backendTraits(backend).workers === 'compute') checkWorkerCores(workers, allowOversubscribe);
 }
 
 /** Checks the option's form: an integer ≥ 1 or 'auto'. */

@@ -6,9 +6,12 @@ import { promises as fs } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { fileSystemHandler } from '../io/file-system.js';
 import type { DenseNetVariant } from '../layers/config.js';
-import { BUILDERS, createDenseNet, inputImageSize, setMemoryEfficient, type CreateDenseNetOptions } from '../layers/densenet.js';
+import { BUILDERS, createDenseNet, inputImageSize, type CreateDenseNetOptions } from '../layers/densenet.js';
+import { BASELINE_MODE, DEFAULT_RECOMPUTING_MODE, type MemoryMode } from '../layers/memory-modes.js';
+import { setMemoryMode } from '../layers/model-modes.js';
+import { backendTraits } from '../backend/traits.js';
 import { linearUniform, seedFor } from '../layers/initializers.js';
-import { MemoryModeLayer } from '../layers/memory-mode-layer.js';
+import { classifierOf } from '../step/step.js';
 import { UsageError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { parseSafetensors } from '../weights/safetensors.js';
@@ -33,14 +36,6 @@ export async function loadTfjsModel(dir: string, imageSize: number | null): Prom
     }
   }
   return tf.loadLayersModel(tf.io.fromMemory(artifacts));
-}
-
-export function classifierOf(model: tf.LayersModel): tf.layers.Layer {
-  const last = model.layers[model.layers.length - 1];
-  if (!last || last.getClassName() !== 'Dense') {
-    throw new UsageError(`model '${model.name}' must end in a Dense classifier layer to be trained here; its last layer is ${last?.getClassName() ?? 'missing'}`);
-  }
-  return last;
 }
 
 function outputWidth(model: tf.LayersModel): number {
@@ -74,11 +69,7 @@ export async function buildModel(
 ): Promise<tf.LayersModel> {
   const { numClasses, imageSize } = data;
   const fresh = checked.modelKind !== 'layers' && settings.pretrained === null ? true : !(await isTfjsFolder(settings.pretrained));
-  const memoryEfficient = checked.memoryEfficient ?? (fresh ? defaultMemoryEfficient() : undefined);
-  const mode = {
-    ...(memoryEfficient !== undefined ? { memoryEfficient } : {}),
-    ...(checked.recompute !== undefined ? { recompute: checked.recompute } : {}),
-  };
+  const mode = checked.memoryMode ?? (fresh ? defaultMemoryMode() : undefined);
   const pretrainedKind = settings.pretrained !== null ? await checkPretrained(settings.pretrained) : null;
   let model: tf.LayersModel;
   if (pretrainedKind === 'tfjs') {
@@ -98,7 +89,7 @@ export async function buildModel(
     }
     classifierOf(model);
   } else {
-    const common = { numClasses, inputShape: [imageSize, imageSize, 3] as [number, number, number], seed: settings.seed, ...mode };
+    const common = { numClasses, inputShape: [imageSize, imageSize, 3] as [number, number, number], seed: settings.seed };
     if (settings.model.startsWith('config:')) {
       // On resume without `model`, the configuration comes back from the snapshot's settings.
       const config = checked.modelConfig ?? (JSON.parse(settings.model.slice('config:'.length)) as CreateDenseNetOptions);
@@ -121,21 +112,15 @@ export async function buildModel(
     const skipClassifier = theirs !== numClasses;
     await loadTorchvisionWeights(model, file.tensors, { skipClassifier, logger });
   }
-  if (mode.memoryEfficient !== undefined || mode.recompute !== undefined) {
-    setMemoryEfficient(model, mode.memoryEfficient ?? currentlyEfficient(model), mode.recompute);
-  }
+  if (mode !== undefined) setMemoryMode(model, mode);
   return model;
 }
 
-/** See TrainDenseNetOptions.memoryEfficient. */
-export function defaultMemoryEfficient(): boolean {
-  return tf.getBackend() === 'wasm';
+/** See TrainDenseNetOptions.memoryMode: the backend's trait decides. */
+export function defaultMemoryMode(): MemoryMode {
+  return backendTraits().recomputeByDefault ? DEFAULT_RECOMPUTING_MODE : BASELINE_MODE;
 }
 
 async function isTfjsFolder(file: string | null): Promise<boolean> {
   return file !== null && ((await statOf(file))?.isDirectory() ?? false);
-}
-
-function currentlyEfficient(model: tf.LayersModel): boolean {
-  return model.layers.some((l) => l instanceof MemoryModeLayer && l.memoryEfficient);
 }

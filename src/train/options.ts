@@ -4,7 +4,8 @@
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type * as tfd from '@tensorflow/tfjs-data';
-import { MIN_IMAGE_SIZE, RECOMPUTE_MODES, resolveConfig, VARIANT_NAMES, type DenseNetVariant, type RecomputeMode } from '../layers/config.js';
+import { memoryModeFromOptions, MIN_IMAGE_SIZE, resolveConfig, VARIANT_NAMES, type DenseNetVariant } from '../layers/config.js';
+import type { MemoryMode } from '../layers/memory-modes.js';
 import type { CreateDenseNetOptions } from '../layers/densenet.js';
 import { UsageError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/logger.js';
@@ -35,7 +36,7 @@ export const OPTIMIZER_DEFAULTS: Record<OptimizerName, { lr: number; weightDecay
 };
 
 const OPTION_KEYS = [
-  'model', 'numClasses', 'memoryEfficient', 'recompute', 'memoryBudget', 'data', 'valSplit', 'classNames', 'imageSize', 'batchSize',
+  'model', 'numClasses', 'memoryMode', 'memoryEfficient', 'recompute', 'memoryBudget', 'data', 'valSplit', 'classNames', 'imageSize', 'batchSize',
   'epochs', 'optimizer', 'lr', 'weightDecay', 'momentum', 'schedule', 'augment', 'seed', 'pretrained',
   'freezeFeatures', 'unfreezeAfter', 'featuresLrScale', 'labelSmoothing', 'cropPadding', 'flip', 'photometric', 'jpegQuality', 'outDir', 'resume', 'overwrite', 'callbacks', 'progress', 'logger', 'workers', 'allowOversubscribe',
 ] as const;
@@ -80,8 +81,8 @@ export interface Checked {
   modelKind: 'variant' | 'config' | 'layers';
   modelConfig?: CreateDenseNetOptions;
   layersModel?: tf.LayersModel;
-  memoryEfficient?: boolean;
-  recompute?: RecomputeMode;
+  /** The mode asked for (memoryMode or its aliases); undefined: the model's own, or the backend's default. */
+  memoryMode?: MemoryMode;
   datasets?: TrainDatasets;
   classNames?: string[];
   outDir?: string;
@@ -135,11 +136,13 @@ export function checkOptions(options: TrainDenseNetOptions): Checked {
     if (given.freezeFeatures === false) throw new UsageError('unfreezeAfter unfreezes frozen features; it contradicts freezeFeatures: false');
     given.freezeFeatures = true;
   }
-  const memoryEfficient = boolean('memoryEfficient', options.memoryEfficient);
-  const recompute = oneOf('recompute', options.recompute, RECOMPUTE_MODES);
+  // 'auto' is what a budget does: plan each block's mode. Without a budget there is nothing to plan with.
+  const planned = options.memoryMode === 'auto';
+  if (planned && options.memoryBudget === undefined) throw new UsageError("memoryMode 'auto' plans the modes to fit memoryBudget; give memoryBudget too");
+  const memoryMode = memoryModeFromOptions({ ...options, memoryMode: planned ? undefined : options.memoryMode });
   set('memoryBudget', byteSize('memoryBudget', options.memoryBudget));
-  if (options.memoryBudget !== undefined && (memoryEfficient !== undefined || recompute !== undefined)) {
-    throw new UsageError('memoryBudget chooses the memory mode of each dense block; drop memoryEfficient and recompute, or the budget');
+  if (options.memoryBudget !== undefined && memoryMode !== undefined) {
+    throw new UsageError("memoryBudget chooses the memory mode of each dense block; drop memoryMode (or give 'auto'), or the budget");
   }
   const resume = boolean('resume', options.resume) ?? false;
   const overwrite = boolean('overwrite', options.overwrite) ?? false;
@@ -147,7 +150,7 @@ export function checkOptions(options: TrainDenseNetOptions): Checked {
 
   const logger = validateLogger('logger', options.logger) ?? silentLogger;
   const allowOversubscribe = boolean('allowOversubscribe', options.allowOversubscribe) ?? false;
-  const checked: Checked = { given, modelKind: 'variant', memoryEfficient, recompute, resume, overwrite, progress, callbacks: {}, logger, allowOversubscribe };
+  const checked: Checked = { given, modelKind: 'variant', memoryMode, resume, overwrite, progress, callbacks: {}, logger, allowOversubscribe };
   checked.workers = checkWorkers('workers', options.workers);
   checkModel(options.model, checked);
   checkData(options, checked);

@@ -4,6 +4,7 @@
  * and stderr is a terminal; otherwise every call is a no-op.
  */
 import * as tf from '@tensorflow/tfjs';
+import { formatMiB } from '../util/format.js';
 import cliProgress from 'cli-progress';
 
 export interface BatchProgress {
@@ -35,9 +36,7 @@ const INACTIVE: TrainingProgress = {
   stop: () => {},
 };
 
-function mib(bytes: number): string {
-  return `${(bytes / 2 ** 20).toFixed(0)} MiB`;
-}
+const mib = (bytes: number): string => formatMiB(bytes);
 
 export function createTrainingProgress(enabled: boolean, epochs: number, firstEpoch: number): TrainingProgress {
   if (!enabled || !process.stderr.isTTY) return INACTIVE;

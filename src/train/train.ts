@@ -3,26 +3,25 @@
  * validation, per-epoch snapshots that a killed run resumes from bit-exactly, and the usual outputs
  * (history, metrics CSV, curves, class names, best model) in an output folder.
  */
-import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { explainOutOfMemory } from '../backend/out-of-memory.js';
+import { explainOutOfMemory, type OutOfMemoryContext } from '../memory/out-of-memory-advice.js';
 import { applyMemoryBudget } from '../memory/plan.js';
 import { fileSystemHandler } from '../io/file-system.js';
-import { writeFileAtomic } from '../util/atomic.js';
 import { UsageError } from '../util/errors.js';
 import { stderrLogger, type Logger } from '../util/logger.js';
-import { formatSize } from '../util/validate.js';
+import { formatSize } from '../util/format.js';
 import { BestWeights } from './best.js';
 import { epochSeed, prepareData, type DataSource } from './data-source.js';
 import { evaluate } from './evaluate.js';
+import { writeClassNames } from '../data/class-names.js';
 import { localSteps, poolSteps, trainEpoch } from './loop.js';
 import { WorkerPool } from '../parallel/pool.js';
 import { resolveWorkers } from '../parallel/workers.js';
 import { admitWorkerCount, checkWorkerMemory } from '../parallel/admission.js';
-import { buildModel, classifierOf, defaultMemoryEfficient } from './model-setup.js';
-import { trainableVariables } from '../step/step.js';
+import { buildModel, defaultMemoryMode } from './model-setup.js';
+import { classifierIndices, paramGroups } from '../step/step.js';
 import { checkOptions, type Checked, type RunSettings } from './options.js';
-import { TrainingOptimizer } from '../step/optimizers.js';
+import { TrainingOptimizer, type OptimizerSettings } from '../step/optimizers.js';
 import { createTrainingProgress } from './progress.js';
 import { applyRecipe, defaultedKeys, logSettings } from './recipe.js';
 import { formatEpoch, isBetter, writeReports } from './reports.js';
@@ -31,10 +30,10 @@ import { restoreRun, snapshotRun } from './resume.js';
 import { clearSnapshots, readSnapshot, type LoadedSnapshot } from './snapshots.js';
 import type { BestEpoch, EpochMetrics, TrainDenseNetOptions, TrainResult } from './types.js';
 
-/** The optimizer whose state a memory measurement counts: the same kind as training's. */
-function measuringOptimizer(settings: RunSettings): { create: () => tf.Optimizer; slots: number } {
-  const { lr, momentum } = settings;
-  return settings.optimizer === 'adam' ? { create: () => tf.train.adam(lr), slots: 2 } : { create: () => tf.train.momentum(lr, momentum, true), slots: 1 };
+/** The optimizer whose state a memory measurement counts: training's own. */
+function optimizerOf(settings: RunSettings): OptimizerSettings {
+  const { lr, momentum, weightDecay } = settings;
+  return { name: settings.optimizer, lr, momentum, weightDecay };
 }
 
 /**
@@ -43,13 +42,14 @@ function measuringOptimizer(settings: RunSettings): { create: () => tf.Optimizer
  */
 async function planToBudget(model: tf.LayersModel, settings: RunSettings, workers: number, logger: Logger): Promise<void> {
   const { imageSize, numClasses } = settings;
-  const createOptimizer = measuringOptimizer(settings).create;
+  // The plan counts the optimizer's state in the whole step: training's own optimizer.
+  const optimizer = optimizerOf(settings);
   const batchSize = Math.ceil(settings.batchSize / workers);
   const budget = Math.floor(settings.memoryBudget! / workers);
   const shared = `memoryBudget ${formatSize(settings.memoryBudget!)} shared by ${workers} workers, each a replica and ${batchSize} images within ${formatSize(budget)}`;
   if (workers > 1) logger.info(shared);
   try {
-    await applyMemoryBudget(model, { batchSize, imageSize, numClasses, budget, createOptimizer, logger });
+    await applyMemoryBudget(model, { batchSize, imageSize, numClasses, budget, optimizer, logger });
   } catch (error) {
     // planMemory names the share it was given; the caller gave the whole.
     throw workers > 1 && error instanceof UsageError ? new UsageError(`${shared}: ${error.message}`) : error;
@@ -57,7 +57,7 @@ async function planToBudget(model: tf.LayersModel, settings: RunSettings, worker
 }
 
 /** Runs `fn`, turning an out-of-memory failure into explainOutOfMemory's message. */
-async function explainingOom<T>(fn: () => Promise<T>, context: { model: string; batchSize: number; memoryEfficient: boolean }): Promise<T> {
+async function explainingOom<T>(fn: () => Promise<T>, context: Omit<OutOfMemoryContext, 'backend'>): Promise<T> {
   try {
     return await fn();
   } catch (error) {
@@ -114,8 +114,8 @@ export async function trainDenseNet(options: TrainDenseNetOptions): Promise<Trai
   const { checked, snapshot, settings, data } = await prepare(options);
   const baseLogger = checked.logger;
   await tf.ready();
-  const memoryEfficient = checked.memoryEfficient ?? defaultMemoryEfficient();
-  const oomContext = { model: settings.model.startsWith('config:') ? 'a DenseNet' : settings.model, batchSize: settings.batchSize, memoryEfficient };
+  const memoryMode = checked.memoryMode ?? defaultMemoryMode();
+  const oomContext = { model: settings.model.startsWith('config:') ? 'a DenseNet' : settings.model, batchSize: settings.batchSize, memoryMode };
   const workers = admitWorkerCount({
     workers: resolveWorkers(checked.workers, tf.getBackend()),
     batchSize: settings.batchSize,
@@ -147,21 +147,17 @@ export async function trainDenseNet(options: TrainDenseNetOptions): Promise<Trai
       await restoreRun(snapshot, model, optimizer);
       logger.info(`resuming ${outDir} after epoch ${startEpoch} of ${settings.epochs}`);
     }
-    const classifier = trainableVariables(classifierOf(model));
-    const variables = trainableVariables(model);
-    const features = variables.filter((v) => !classifier.includes(v));
+    const { features, classifier } = paramGroups(model);
     if (workers > 1) {
-      const { create, slots } = measuringOptimizer(settings);
       const { imageSize, numClasses, batchSize } = settings;
-      await checkWorkerMemory({ model, workers, batchSize, imageSize, numClasses, createOptimizer: create, optimizerSlots: slots });
-      const indices = classifier.map((v) => variables.indexOf(v));
-      pool = await WorkerPool.start({ workers, model, optimizer: optimizer.settings, optimizerState: snapshot ? optimizer : undefined, classifier: indices });
+      await checkWorkerMemory({ model, workers, batchSize, imageSize, numClasses, optimizer: optimizerOf(settings) });
+      pool = await WorkerPool.start({ workers, model, optimizer: optimizer.settings, optimizerState: snapshot ? optimizer : undefined, classifier: classifierIndices(model) });
       logger.info(`data-parallel: ${workers} workers on ${tf.getBackend()}, batch ${settings.batchSize} split into shards of ${Math.ceil(settings.batchSize / workers)} or fewer, batch norm synchronized`);
     }
     const runStep = pool ? poolSteps(pool) : localSteps(model, optimizer);
     if (outDir !== undefined) {
       if (checked.overwrite) await clearSnapshots(outDir);
-      await writeFileAtomic(path.join(outDir, 'classes.json'), `${JSON.stringify(data.classNames, null, 2)}\n`);
+      await writeClassNames(outDir, data.classNames);
     }
     for (let epoch = startEpoch; epoch < settings.epochs; epoch++) {
       const epochStart = performance.now();

@@ -1,7 +1,8 @@
 /** The public face of trainDenseNet: its options, what it reports while running, and what it returns. */
 import type * as tf from '@tensorflow/tfjs';
 import type * as tfd from '@tensorflow/tfjs-data';
-import type { DenseNetVariant, RecomputeMode } from '../layers/config.js';
+import type { DenseNetVariant } from '../layers/config.js';
+import type { MemoryMode } from '../layers/memory-modes.js';
 import type { CreateDenseNetOptions } from '../layers/densenet.js';
 import type { Logger } from '../util/logger.js';
 import type { Augment } from '../data/dataset.js';
@@ -74,20 +75,22 @@ export interface TrainDenseNetOptions {
   /** Default: the number of class folders, or the width of the datasets' one-hot labels. */
   numClasses?: number;
   /**
-   * Recompute during backprop instead of storing intermediates. Default: true on the wasm backend, where
-   * 'layer' recomputation trains faster than naive with a tenth of its memory (DenseNet-121, 112², batch 8:
-   * 1,744 vs 2,057 ms/step on 2 cores); false elsewhere (torchvision's default). A given
-   * LayersModel or pretrained tfjs model keeps its own mode unless this is set. A run resumes bit-exactly
-   * only in the mode it started in.
+   * What backprop keeps and recomputes: 'naive' | 'bottleneck' | 'layer' | 'block' (README, memory modes),
+   * or 'auto' with a memoryBudget. Default: 'layer' on backends that recompute by default (wasm, where it
+   * trains as fast as naive with a tenth of its memory: DenseNet-121, 112², batch 8, 1,744 vs 2,057 ms/step
+   * on 2 cores), 'naive' elsewhere (torchvision's default). A given LayersModel or pretrained tfjs model
+   * keeps its own mode unless this is set. All modes compute the same numbers.
    */
+  memoryMode?: MemoryMode | 'auto';
+  /** Alias of memoryMode: true → 'layer' (or `recompute`), false → 'naive'. */
   memoryEfficient?: boolean;
-  /** What memory-efficient mode recomputes: 'layer' (default), 'bottleneck' or 'block'. */
-  recompute?: RecomputeMode;
+  /** Alias: the mode `memoryEfficient: true` selects. */
+  recompute?: MemoryMode;
   /**
    * A memory budget for the whole training step (weights, optimizer state, batch and the step's peak), in
    * bytes or as '4GiB' / '512MiB': planMemory then chooses a memory mode per dense block that fits it with the
-   * least predicted time (exact bytes from the meta backend), and logs the plan. Excludes memoryEfficient and
-   * recompute; a budget nothing fits is an error naming the smallest that would.
+   * least predicted time (exact bytes from the meta backend), and logs the plan. Excludes memoryMode (but
+   * 'auto'); a budget nothing fits is an error naming the smallest that would.
    */
   memoryBudget?: number | string;
   /**

@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { createDenseNet, type CreateDenseNetOptions } from '../../src/layers/index.js';
-import { memoryModeOptions, type MemoryMode } from '../../src/layers/config.js';
+import { MEMORY_MODES, type MemoryMode } from '../../src/layers/config.js';
 
-export const MODES: MemoryMode[] = ['naive', 'layer', 'bottleneck', 'block'];
+export const MODES: readonly MemoryMode[] = MEMORY_MODES;
 
 /** The model options of a memory mode. */
-export const modeOptions = memoryModeOptions;
+export const modeOptions = (memoryMode: MemoryMode): { memoryMode: MemoryMode } => ({ memoryMode });
 
 /** A DenseNet small enough for the cpu backend: two blocks, a transition, 32×32 input. */
 export function tinyDenseNet(mode: MemoryMode, overrides: CreateDenseNetOptions = {}): tf.LayersModel {

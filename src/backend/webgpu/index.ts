@@ -16,10 +16,6 @@ export { webgpuPoolPeakBytes } from './pool.js';
 /** The adapter tfjs's webgpu backend runs on, set once it is active. */
 let active: AdapterSummary | undefined;
 
-export function webgpuAdapter(): AdapterSummary | undefined {
-  return active;
-}
-
 /** 'adapter "llvmpipe: Mesa 25.0.7 (LLVM 15.0.6)" (mesa; software: correct but slow)' — for the backend log line. */
 export function describeAdapter(adapter: AdapterSummary): string {
   const kind = adapter.software ? 'software: correct but slow' : 'hardware';

@@ -2,25 +2,25 @@
 import { BACKEND_NAMES, type BackendName } from '../../backend/index.js';
 import { runBenchmark, type BenchReport } from '../../bench/benchmark.js';
 import { renderLineChartSvg } from '../../charts/line-chart.js';
-import { MODE_GROUPS, type BenchMode } from '../../bench/config.js';
+import { MODE_GROUPS, modeGroupsHelp, type BenchMode } from '../../bench/config.js';
+import { BASELINE_MODE, DEFAULT_RECOMPUTING_MODE } from '../../layers/memory-modes.js';
 import { findPyTorch, pytorchModeFor, timePyTorch, type PyTorchTiming } from '../../bench/pytorch.js';
 import { VARIANT_NAMES, type DenseNetVariant } from '../../layers/config.js';
 import { MIN_IMAGE_SIZE } from '../../layers/config.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { UsageError } from '../../util/errors.js';
-import type { Logger } from '../../util/logger.js';
-import { choice, integer, integerList, parseBytes, parseCommandArgs } from '../args.js';
+import type { CommandIO } from '../command-io.js';
+import { formatSize, MIB } from '../../util/format.js';
+import { choice, integer, integerList, memoryModeValue, parseBytes, parseCommandArgs } from '../args.js';
 import { formatMiB, formatNumber, table } from '../format.js';
-import { formatSize } from '../../util/validate.js';
 import { createProgress } from '../progress.js';
 
 export const BENCH_HELP = `Usage: efficient-densenet bench [options]
-Memory and time of one training step (SGD momentum, random data) per memory mode and batch size.
+Memory and time of one training step (SGD with Nesterov momentum, random data) per memory mode and batch size.
   --model NAME        densenet121 | densenet161 | densenet169 | densenet201 (default densenet201)
   --batch N[,N…]      batch sizes (default 16,32,64)
   --image-size S      square input size ≥ ${MIN_IMAGE_SIZE} (default 224)
-  --mode M            naive | bottleneck | layer | block | both (naive+layer) | all (default all);
-                      efficient = layer (what memoryEfficient: true means)
+  --memory-mode M     ${modeGroupsHelp()} (default all; alias: --mode)
   --backend B         ${BACKEND_NAMES.join(' | ')} (default meta: exact memory, no compute)
   --steps N           timed steps after a warm-up; the median is reported (default 1)
   --workers N[,N…]    data-parallel workers (wasm, cpu; each a replica and a shard of the batch, batch norm
@@ -44,6 +44,7 @@ export const BENCH_OPTIONS = {
   model: { type: 'string' },
   batch: { type: 'string' },
   'image-size': { type: 'string' },
+  'memory-mode': { type: 'string' },
   mode: { type: 'string' },
   backend: { type: 'string' },
   steps: { type: 'string' },
@@ -59,11 +60,6 @@ export const BENCH_OPTIONS = {
   help: { type: 'boolean' },
 } as const;
 
-export interface CommandIO {
-  stdout: (text: string) => void;
-  logger: Logger;
-}
-
 interface PyTorchColumn {
   timings: PyTorchTiming[];
 }
@@ -74,7 +70,7 @@ export async function benchCommand(argv: string[], io: CommandIO): Promise<void>
   const model = choice(values.model, 'model', VARIANT_NAMES, 'densenet201') as DenseNetVariant;
   const batches = integerList(values.batch, 'batch', [16, 32, 64]);
   const imageSize = integer(values['image-size'], 'image-size', { min: MIN_IMAGE_SIZE, fallback: 224 });
-  const modeGroup = choice(values.mode, 'mode', Object.keys(MODE_GROUPS), 'all');
+  const modeGroup = memoryModeValue(values, Object.keys(MODE_GROUPS), 'all');
   const backend = choice(values.backend, 'backend', BACKEND_NAMES, 'meta') as BackendName;
   const steps = integer(values.steps, 'steps', { fallback: 1 });
   const workers = integerList(values.workers, 'workers', [1]);
@@ -115,7 +111,7 @@ export async function benchCommand(argv: string[], io: CommandIO): Promise<void>
   if (python) {
     io.logger.info(`timing the same steps in PyTorch (${python}, 2 threads)…`);
     // PyTorch's naive mode always: it is PyTorch's fastest, the figure to compare the best tfjs mode with.
-    const ptModes = [...new Set<BenchMode>(['naive', ...modes])];
+    const ptModes = [...new Set<BenchMode>([BASELINE_MODE, ...modes])];
     pytorch = { timings: await timePyTorch({ python, model, imageSize, batches, modes: ptModes, steps, threads: 2, numClasses }) };
   }
   if (values.chart) {
@@ -185,7 +181,7 @@ export function formatReport(report: BenchReport, pytorch?: PyTorchColumn): stri
   });
   const failures = report.results.filter((r) => r.error);
   const lines = [
-    `${report.model}, ${report.imageSize}×${report.imageSize}, ${report.numClasses} classes, backend ${report.backend}: one training step (SGD momentum)`,
+    `${report.model}, ${report.imageSize}×${report.imageSize}, ${report.numClasses} classes, backend ${report.backend}: one training step (${report.optimizer})`,
     '',
     table(header, rows),
     '',
@@ -203,9 +199,9 @@ export function formatReport(report: BenchReport, pytorch?: PyTorchColumn): stri
     byBatch.get(r.batch)!.set(r.mode, r.stepPeakBytes);
   }
   for (const [batch, modes] of byBatch) {
-    const naive = modes.get('naive');
-    const layer = modes.get('layer');
-    if (naive && layer) lines.push(`batch ${batch}: naive/layer step peak = ${(naive / layer).toFixed(1)}×`);
+    const stored = modes.get(BASELINE_MODE);
+    const recomputed = modes.get(DEFAULT_RECOMPUTING_MODE);
+    if (stored && recomputed) lines.push(`batch ${batch}: ${BASELINE_MODE}/${DEFAULT_RECOMPUTING_MODE} step peak = ${(stored / recomputed).toFixed(1)}×`);
   }
   lines.push(...workerSpeedups(report));
   if (pytorch) {
@@ -225,7 +221,7 @@ function seriesOf(report: BenchReport, bytes: (r: BenchReport['results'][number]
     name: mode,
     points: report.results
       .filter((r) => r.mode === mode && bytes(r) !== null)
-      .map((r) => ({ x: r.batch, y: (bytes(r) as number) / 2 ** 20 })),
+      .map((r) => ({ x: r.batch, y: (bytes(r) as number) / MIB })),
   }));
 }
 
@@ -251,7 +247,7 @@ export async function budgetChart(report: BenchReport, budgetBytes: number): Pro
     xScale: 'log',
     yScale: 'log',
     integerX: true,
-    rules: [{ y: budgetBytes / 2 ** 20, label: `budget ${formatSize(budgetBytes)}` }],
+    rules: [{ y: budgetBytes / MIB, label: `budget ${formatSize(budgetBytes)}` }],
     series: seriesOf(report, (r) => r.peakBytes),
   });
 }

@@ -2,7 +2,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { BACKEND_NAMES, initBackend, type BackendName } from '../../backend/index.js';
+import { COMPUTING_BACKENDS, initBackend, type BackendName } from '../../backend/index.js';
 import { renderConfusionSvg } from '../../charts/confusion-chart.js';
 import { fileSystemHandler } from '../../io/file-system.js';
 import { MIN_IMAGE_SIZE } from '../../layers/config.js';
@@ -11,10 +11,9 @@ import { writeFileAtomic } from '../../util/atomic.js';
 import { UsageError } from '../../util/errors.js';
 import { choice, integer, parseCommandArgs } from '../args.js';
 import { table } from '../format.js';
-import type { CommandIO } from './bench.js';
-import { readClassNames } from './predict.js';
+import type { CommandIO } from '../command-io.js';
+import { readClassNames } from '../../data/class-names.js';
 
-const EVALUATE_BACKENDS = BACKEND_NAMES.filter((b) => b !== 'meta' && b !== 'meta-wasm');
 
 export const EVALUATE_HELP = `Usage: efficient-densenet evaluate --model DIR --data DIR [options]
 Evaluates a trained model on a labelled image folder: DIR/<class>/*, or DIR/val/<class>/* when DIR is split
@@ -25,7 +24,7 @@ accuracy and each class's precision and recall; writes the confusion matrix as a
   --confusion FILE      where the confusion-matrix SVG goes (default confusion.svg)
   --image-size S        input side for a model saved with a variable input size (default 224)
   --batch N             images per forward pass (default 32)
-  --backend B           ${EVALUATE_BACKENDS.join(' | ')} (default auto, or EFFICIENT_DENSENET_BACKEND)
+  --backend B           ${COMPUTING_BACKENDS.join(' | ')} (default auto, or EFFICIENT_DENSENET_BACKEND)
   --json                print { folder, images, loss, accuracy, classNames, confusion, perClass } as JSON
   --verbose             stack traces on failure`;
 
@@ -48,7 +47,7 @@ export async function evaluateCommand(argv: string[], io: CommandIO): Promise<vo
   if (values.data === undefined) throw new UsageError('--data is required (a labelled image folder: DIR/<class>/*)');
   const fallbackSize = integer(values['image-size'], 'image-size', { min: MIN_IMAGE_SIZE, fallback: 224 });
   const batchSize = integer(values.batch, 'batch', { fallback: 32 });
-  const backend = values.backend === undefined ? undefined : (choice(values.backend, 'backend', EVALUATE_BACKENDS, 'auto') as BackendName);
+  const backend = values.backend === undefined ? undefined : (choice(values.backend, 'backend', COMPUTING_BACKENDS, 'auto') as BackendName);
   const dir = values.model.endsWith('.json') ? path.dirname(values.model) : values.model;
   if (!(await fs.stat(path.join(dir, 'model.json')).catch(() => undefined))?.isFile()) {
     throw new UsageError(`--model ${values.model} holds no model.json; pass the folder that train --out wrote`);
@@ -61,7 +60,7 @@ export async function evaluateCommand(argv: string[], io: CommandIO): Promise<vo
   let result: FolderEvaluation;
   try {
     const outShape = model.outputs[0]!.shape;
-    const classNames = await readClassNames(dir, outShape[outShape.length - 1] as number, io);
+    const classNames = await readClassNames(dir, outShape[outShape.length - 1] as number, io.logger);
     const inShape = model.inputs[0]!.shape;
     const imageSize = typeof inShape[1] === 'number' ? inShape[1] : fallbackSize;
     result = await evaluateImageFolder(model, values.data, { classNames, imageSize, batchSize, logger: io.logger });

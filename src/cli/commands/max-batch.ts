@@ -1,28 +1,29 @@
 /** `efficient-densenet max-batch`: the largest batch whose training step fits a memory budget. */
 import { BACKEND_NAMES, initBackend, type BackendName } from '../../backend/index.js';
 import { runBenchConfigSafely, type BenchConfig } from '../../bench/benchmark.js';
-import { MODE_GROUPS, type BenchMode } from '../../bench/config.js';
+import { MODE_GROUPS, modeGroupsHelp } from '../../bench/config.js';
+import { LEANEST_MODE } from '../../layers/memory-modes.js';
+import { backendTraits } from '../../backend/traits.js';
 import { findMaxBatch } from '../../bench/max-batch.js';
 import { BUILDERS } from '../../layers/densenet.js';
 import { planMemory } from '../../memory/plan.js';
 import { MIN_IMAGE_SIZE, VARIANT_NAMES, type DenseNetVariant } from '../../layers/config.js';
 import { checkWorkersBackend } from '../../parallel/workers.js';
 import { UsageError } from '../../util/errors.js';
-import { formatSize } from '../../util/validate.js';
-import { choice, integer, parseBytes, parseCommandArgs } from '../args.js';
+import { formatSize } from '../../util/format.js';
+import { choice, integer, memoryModeValue, parseBytes, parseCommandArgs } from '../args.js';
 import { formatBytes, table } from '../format.js';
 import { createProgress } from '../progress.js';
-import type { CommandIO } from './bench.js';
+import type { CommandIO } from '../command-io.js';
 
 export const MAX_BATCH_HELP = `Usage: efficient-densenet max-batch --budget SIZE [options]
 The largest batch whose whole training step (weights, optimizer state, batch and the step's peak) fits.
   --budget SIZE       e.g. 4GiB, 16GiB, 80GiB, 512MiB, 16GB (required)
   --model NAME        ${VARIANT_NAMES.join(' | ')} (default densenet201)
   --image-size S      square input size ≥ ${MIN_IMAGE_SIZE} (default 224)
-  --mode M            naive | bottleneck | layer | block | both | all | auto (default all;
-                      efficient = layer). auto: a memory
-                      mode per dense block (planMemory); its largest batch is that of every block in
-                      'block' mode, the leanest plan, and the plan shown is the fastest that fits there
+  --memory-mode M     ${modeGroupsHelp()} | auto (default all; alias: --mode).
+                      auto: a memory mode per dense block (planMemory); its largest batch is that of every
+                      block in ${LEANEST_MODE} mode, the leanest plan, and the plan shown is the fastest that fits there
   --backend B         ${BACKEND_NAMES.join(' | ')} (default meta: exact engine bytes; others run real steps)
   --classes N         classifier width (default 4)
   --workers N         data-parallel workers sharing the budget: each holds a replica and its shard, the main
@@ -37,6 +38,7 @@ export const MAX_BATCH_OPTIONS = {
   budget: { type: 'string' },
   model: { type: 'string' },
   'image-size': { type: 'string' },
+  'memory-mode': { type: 'string' },
   mode: { type: 'string' },
   backend: { type: 'string' },
   classes: { type: 'string' },
@@ -54,16 +56,16 @@ export async function maxBatchCommand(argv: string[], io: CommandIO): Promise<vo
   const budgetBytes = parseBytes(values.budget, 'budget');
   const model = choice(values.model, 'model', VARIANT_NAMES, 'densenet201') as DenseNetVariant;
   const imageSize = integer(values['image-size'], 'image-size', { min: MIN_IMAGE_SIZE, fallback: 224 });
-  const modeGroup = choice(values.mode, 'mode', [...Object.keys(MODE_GROUPS), 'auto'], 'all');
-  const modes = (modeGroup === 'auto' ? ['block'] : MODE_GROUPS[modeGroup]) as BenchMode[];
+  const modeGroup = memoryModeValue(values, [...Object.keys(MODE_GROUPS), 'auto'], 'all');
+  const modes = modeGroup === 'auto' ? [LEANEST_MODE] : MODE_GROUPS[modeGroup]!;
   const backendName = choice(values.backend, 'backend', BACKEND_NAMES, 'meta') as BackendName;
   const numClasses = integer(values.classes, 'classes', { fallback: 4 });
   const maxBatch = integer(values.max, 'max', { fallback: 1 << 16 });
   const workers = integer(values.workers, 'workers', { fallback: 1 });
-  if (workers > 1 && modeGroup === 'auto') throw new UsageError('--mode auto plans one process; with --workers, give the modes to compare');
+  if (workers > 1 && modeGroup === 'auto') throw new UsageError('--memory-mode auto plans one process; with --workers, give the modes to compare');
   const backend = await initBackend(backendName, { logger: io.logger });
   checkWorkersBackend(workers, backend, { allowOversubscribe: values['allow-oversubscribe'] ?? false });
-  const isolate = !backend.startsWith('meta');
+  const isolate = backendTraits(backend).computes;
   const progress = createProgress(!values.json);
   const results: Array<{ mode: string; maxBatch: number; peakBytes: number | null; probes: unknown[]; plan?: string[] }> = [];
   try {
@@ -86,10 +88,10 @@ export async function maxBatchCommand(argv: string[], io: CommandIO): Promise<vo
         results.push({ mode: modeGroup === 'auto' ? 'auto' : mode, maxBatch: found.batch, peakBytes: found.peakBytes, probes: found.probes });
         continue;
       }
-      // No plan is leaner than every block in 'block' mode, so that batch is the largest any plan fits; the
+      // No plan is leaner than every block in the leanest mode, so that batch is the largest any plan fits; the
       // plan shown is the fastest that fits there (often the same).
       progress.start(1, `auto: planning batch ${found.batch}`);
-      const planned = BUILDERS[model]({ numClasses, inputShape: [imageSize, imageSize, 3], memoryEfficient: true, recompute: 'block' });
+      const planned = BUILDERS[model]({ numClasses, inputShape: [imageSize, imageSize, 3], memoryMode: LEANEST_MODE });
       try {
         const plan = await planMemory({ model: planned, batchSize: found.batch, imageSize, budget: budgetBytes, apply: false });
         results.push({ mode: `auto (${plan.modes.join('/')})`, maxBatch: found.batch, peakBytes: plan.wholeStepBytes, probes: found.probes, plan: plan.modes });

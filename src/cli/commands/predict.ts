@@ -6,10 +6,11 @@ import { COMPUTING_BACKENDS, initBackend, type BackendName } from '../../backend
 import { fileSystemHandler } from '../../io/file-system.js';
 import { MIN_IMAGE_SIZE } from '../../layers/config.js';
 import { imageFolderDataset } from '../../data/dataset.js';
+import { readClassNames } from '../../data/class-names.js';
 import { UsageError } from '../../util/errors.js';
 import { silentLogger } from '../../util/logger.js';
 import { choice, integer, parseCommandArgs } from '../args.js';
-import type { CommandIO } from './bench.js';
+import type { CommandIO } from '../command-io.js';
 
 
 export const PREDICT_HELP = `Usage: efficient-densenet predict --model DIR [options] IMAGE…
@@ -37,26 +38,6 @@ export interface Prediction {
   top: { class: string; probability: number }[];
 }
 
-export async function readClassNames(dir: string, numClasses: number, io: CommandIO): Promise<string[]> {
-  const file = path.join(dir, 'classes.json');
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch {
-    io.logger.warn(`${file} not found; classes are shown by index`);
-    return Array.from({ length: numClasses }, (_, i) => String(i));
-  }
-  let names: unknown;
-  try {
-    names = JSON.parse(text);
-  } catch (error) {
-    throw new UsageError(`${file} is not valid JSON: ${(error as Error).message}`);
-  }
-  if (!Array.isArray(names) || names.some((n) => typeof n !== 'string')) throw new UsageError(`${file} must hold a JSON array of class names`);
-  if (names.length !== numClasses) throw new UsageError(`${file} names ${names.length} classes but the model outputs ${numClasses}`);
-  return names as string[];
-}
-
 export async function predictCommand(argv: string[], io: CommandIO): Promise<void> {
   const { values, positionals } = parseCommandArgs(argv, PREDICT_OPTIONS, true);
   if (values.help) return io.stdout(PREDICT_HELP);
@@ -79,7 +60,7 @@ export async function predictCommand(argv: string[], io: CommandIO): Promise<voi
   try {
     const outShape = model.outputs[0]!.shape;
     const numClasses = outShape[outShape.length - 1] as number;
-    const classNames = await readClassNames(dir, numClasses, io);
+    const classNames = await readClassNames(dir, numClasses, io.logger);
     const inShape = model.inputs[0]!.shape;
     const imageSize = typeof inShape[1] === 'number' ? inShape[1] : fallbackSize;
     const predictions = await predictFiles(model, positionals, { imageSize, classNames, top: Math.min(top, numClasses) });

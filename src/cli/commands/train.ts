@@ -1,7 +1,16 @@
 /** `efficient-densenet train`: trains or fine-tunes a DenseNet on an image folder (trainDenseNet). */
 import { promises as fs } from 'node:fs';
 import { COMPUTING_BACKENDS, initBackend, type BackendName } from '../../backend/index.js';
-import { MIN_IMAGE_SIZE, RECOMPUTE_MODES, VARIANT_NAMES, type DenseNetVariant, type RecomputeMode } from '../../layers/config.js';
+import { MIN_IMAGE_SIZE, VARIANT_NAMES, type DenseNetVariant } from '../../layers/config.js';
+import {
+  BASELINE_MODE,
+  DEFAULT_RECOMPUTING_MODE,
+  MEMORY_MODE_ALIASES,
+  MEMORY_MODES,
+  memoryModeList,
+  recomputes,
+  resolveMemoryModeName,
+} from '../../layers/memory-modes.js';
 import type { CreateDenseNetOptions } from '../../layers/densenet.js';
 import { AUGMENTS, type Augment } from '../../data/dataset.js';
 import { OPTIMIZER_NAMES, type OptimizerName } from '../../step/optimizers.js';
@@ -12,7 +21,7 @@ import { UsageError } from '../../util/errors.js';
 import { silentLogger } from '../../util/logger.js';
 import { choice, integer, number, parseBytes, parseCommandArgs } from '../args.js';
 import { formatNumber, table } from '../format.js';
-import type { CommandIO } from './bench.js';
+import type { CommandIO } from '../command-io.js';
 
 
 export const TRAIN_HELP = `Usage: efficient-densenet train --data DIR [options]
@@ -39,12 +48,12 @@ or DIR/<class>/* split per class by --val-split. Progress goes to stderr; the re
   --jpeg-quality A-B    re-encode half the training images as JPEG, quality in [A, B], or 'off'
                         (default ${SMALL_DATA_DEFAULTS.jpegQuality.join('-')} small-data, else off)
   --val-split F         validation fraction per class of an unsplit folder (default ${TRAIN_DEFAULTS.valSplit})
-  --memory-efficient    recompute during backprop instead of storing intermediates (default on the wasm
-                        backend, where it is also the faster mode; off elsewhere)
-  --no-memory-efficient keep every intermediate (torchvision's default)
-  --recompute M         ${RECOMPUTE_MODES.join(' | ')}: what memory-efficient mode recomputes (default layer)
+  --memory-mode M       ${memoryModeList()}: what backprop keeps and recomputes (default
+                        ${DEFAULT_RECOMPUTING_MODE} on wasm, where it is also the fastest, ${BASELINE_MODE} elsewhere);
+                        auto with --memory-budget. Aliases: --memory-efficient (= ${DEFAULT_RECOMPUTING_MODE}, or
+                        --recompute M), --no-memory-efficient (= ${BASELINE_MODE})
   --memory-budget SIZE  e.g. 4GiB: a memory mode per dense block so that the whole step fits, at the least
-                        predicted time (planMemory; instead of --memory-efficient / --recompute)
+                        predicted time (planMemory; instead of a fixed --memory-mode)
   --pretrained PATH     start from a torchvision .safetensors file or a saved tfjs model folder
                         (the classifier is replaced when its number of classes differs)
   --freeze-features     train only the classifier (the features run in inference mode)
@@ -87,6 +96,7 @@ export const TRAIN_OPTIONS = {
   'no-memory-efficient': { type: 'boolean' },
   'memory-budget': { type: 'string' },
   recompute: { type: 'string' },
+  'memory-mode': { type: 'string' },
   pretrained: { type: 'string' },
   'freeze-features': { type: 'boolean' },
   out: { type: 'string' },
@@ -150,7 +160,11 @@ export async function trainCommand(argv: string[], io: CommandIO): Promise<void>
   const unfreezeAfter = optional(values['unfreeze-after'], (v) => integer(v, 'unfreeze-after', { min: 0 }));
   const featuresLrScale = optional(values['features-lr-scale'], (v) => number(v, 'features-lr-scale', 1, { min: 0 }));
   const valSplit = optional(values['val-split'], (v) => number(v, 'val-split', 0, { min: 0, max: 1, exclusiveMin: true }));
-  const recompute = optional(values.recompute, (v) => choice(v, 'recompute', RECOMPUTE_MODES, 'layer') as RecomputeMode);
+  const recompute = optional(values.recompute, (v) => choice(v, 'recompute', MEMORY_MODES.filter(recomputes), DEFAULT_RECOMPUTING_MODE));
+  const memoryMode = optional(values['memory-mode'], (v) => choice(v, 'memory-mode', [...MEMORY_MODES, ...Object.keys(MEMORY_MODE_ALIASES), 'auto'], 'auto'));
+  const aliasGiven = values['memory-efficient'] || values['no-memory-efficient'] || recompute !== undefined;
+  if (memoryMode !== undefined && aliasGiven) throw new UsageError('--memory-efficient, --no-memory-efficient and --recompute are aliases of --memory-mode; give one of them');
+  if (memoryMode === 'auto' && values['memory-budget'] === undefined) throw new UsageError('--memory-mode auto plans the modes to fit --memory-budget; give --memory-budget too');
   const seed = optional(values.seed, (v) => integer(v, 'seed', { min: 0 }));
   const backend = optional(values.backend, (v) => choice(v, 'backend', COMPUTING_BACKENDS, 'auto') as BackendName);
   const workers = optional(values.workers, parseWorkers);
@@ -176,6 +190,7 @@ export async function trainCommand(argv: string[], io: CommandIO): Promise<void>
     unfreezeAfter,
     featuresLrScale,
     valSplit,
+    memoryMode: memoryMode === undefined ? undefined : memoryMode === 'auto' ? 'auto' : resolveMemoryModeName(memoryMode),
     memoryEfficient: values['memory-efficient'] ? true : values['no-memory-efficient'] ? false : undefined,
     recompute,
     memoryBudget: optional(values['memory-budget'], (v) => parseBytes(v, 'memory-budget')),

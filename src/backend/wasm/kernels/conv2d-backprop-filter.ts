@@ -1,6 +1,6 @@
 /**
  * Conv2DBackpropFilter, which tfjs-backend-wasm 4.22 lacks (so stock wasm cannot train a CNN). The
- * arithmetic runs in the backend's XNNPACK BatchMatMul (see filter-grad-gemms.ts); this file lays the
+ * arithmetic runs in the backend's XNNPACK BatchMatMul (see ../filter-grad-gemms.ts); this file lays the
  * input out for it.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -8,7 +8,7 @@ import {
   assertFloat32, heap, offsetOf, padV2, release, reshape, transpose, wasmKernel,
   type Shape4, type TensorInfo, type WasmKernelArgs,
 } from '../internals.js';
-import { filterGrad1x1, shiftedTapGemms, type Tap } from './filter-grad-gemms.js';
+import { filterGrad1x1, shiftedTapGemms, type Tap } from '../filter-grad-gemms.js';
 
 /**
  * Writes the zero-padded input, split into stride phases and channel-major,

@@ -2,11 +2,11 @@
  * The matrix products behind the wasm Conv2DBackpropFilter: the 1×1 case as one long reduction, and the
  * k×k case as one product per filter tap over a shared, shifted input layout.
  */
-import { Accumulator } from '../accumulator.js';
+import { Accumulator } from './accumulator.js';
 import {
   heap, matMul, offsetOf, PACK_CHUNK, PACK_LIMIT, release, releaseView, transpose, view,
   type TensorInfo, type WasmBackendInternals,
-} from '../internals.js';
+} from './internals.js';
 
 /**
  * Filter gradient of a 1×1 stride-1 unpadded convolution:
