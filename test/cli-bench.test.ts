@@ -4,6 +4,8 @@ import { availableParallelism, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MEMORY_MODES } from '../src/layers/memory-modes.js';
+import { pytorchModeFor } from '../src/bench/pytorch.js';
 
 const run = promisify(execFile);
 const CLI = path.resolve('src/cli/main.ts');
@@ -34,10 +36,12 @@ describe('efficient-densenet bench / max-batch: usage errors', () => {
     [['bench', '--batch', '16,x'], /--batch must be an integer ≥ 1 or a comma-separated list/],
     [['bench', '--image-size', '31'], /--image-size must be an integer ≥ 32/],
     [['bench', '--mode', 'fast'], /--mode must be one of naive, bottleneck, layer, block, efficient, both, all/],
+    [['bench', '--memory-mode', 'fast'], /--memory-mode must be one of naive, bottleneck, layer, block, efficient, both, all/],
+    [['bench', '--mode', 'layer', '--memory-mode', 'block'], /--mode is an alias of --memory-mode; give one of them/],
     [['bench', '--backend', 'gpu'], /--backend must be one of/],
     [['bench', '--frobnicate'], /Unknown option '--frobnicate'/],
     [['bench', '--workers', '0'], /--workers must be an integer ≥ 1/],
-    [['max-batch', '--budget', '4GiB', '--workers', '2', '--mode', 'auto'], /--mode auto plans one process; with --workers, give the modes to compare/],
+    [['max-batch', '--budget', '4GiB', '--workers', '2', '--mode', 'auto'], /--memory-mode auto plans one process; with --workers, give the modes to compare/],
     [['max-batch', '--budget', '4 gigs'], /--budget: '4 gigs' is not a size; use a positive number with a unit, e.g. 4GiB, 512MiB/],
     // Not parseArgs's "argument is ambiguous": the value is the option's, and its own check answers.
     [['max-batch', '--budget', '-5GiB'], /^efficient-densenet: --budget: '-5GiB' is not a size; use a positive number with a unit, e.g. 4GiB, 512MiB/],
@@ -86,7 +90,8 @@ describe('efficient-densenet bench on meta', () => {
 
 describe('data-parallel workers in the benchmarks', () => {
   it('bench --workers 1,2 on meta: one worker holds a replica and half the batch; the total counts every worker and the model of record', async () => {
-    const { code, stdout } = await cli(['bench', '--model', 'densenet121', '--image-size', '64', '--batch', '4', '--mode', 'layer', '--workers', '1,2', '--json']);
+    // Batch 16: at a few images the step's peak is the update's (every gradient and the SGD temporaries), not the activations'.
+    const { code, stdout } = await cli(['bench', '--model', 'densenet121', '--image-size', '64', '--batch', '16', '--mode', 'layer', '--workers', '1,2', '--json']);
     expect(code).toBe(0);
     const report = JSON.parse(stdout) as { results: Array<{ workers: number; batch: number; peakBytes: number; baselineBytes: number; stepPeakBytes: number; totalPeakBytes: number }> };
     const [one, two] = report.results;
@@ -119,8 +124,26 @@ describe('one name per memory mode', () => {
   it("--mode efficient is accepted as the earlier name of 'layer', and reported as 'layer'", async () => {
     const { code, stdout } = await cli(['bench', '--model', 'densenet121', '--image-size', '64', '--batch', '2', '--mode', 'efficient', '--json']);
     expect(code).toBe(0);
-    const report = JSON.parse(stdout) as { results: Array<{ mode: string }> };
+    const report = JSON.parse(stdout) as { optimizer: string; results: Array<{ mode: string }> };
     expect(report.results.map((r) => r.mode)).toEqual(['layer']);
+    // Every row runs the library's one training step, and the report says with which optimizer.
+    expect(report.optimizer).toBe('SGD (Nesterov momentum 0.9)');
+  });
+
+  it('PyTorch rows are named for torchvision: naive against pytorch-naive, every recomputing mode against pytorch-memory-efficient', () => {
+    expect(MEMORY_MODES.map((m) => [m, pytorchModeFor(m)])).toEqual([
+      ['naive', 'pytorch-naive'],
+      ['bottleneck', 'pytorch-memory-efficient'],
+      ['layer', 'pytorch-memory-efficient'],
+      ['block', 'pytorch-memory-efficient'],
+    ]);
+  });
+
+  it('help texts list the modes from the table', async () => {
+    for (const command of ['bench', 'max-batch', 'train']) {
+      const { stdout } = await cli([command, '--help']);
+      expect(stdout, command).toMatch(/--memory-mode M +naive \| bottleneck \| layer \| block/);
+    }
   });
 });
 

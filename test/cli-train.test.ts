@@ -84,6 +84,18 @@ describe('efficient-densenet train / predict', () => {
     expect(badWorkers.code).toBe(2);
     expect(oneLine(badWorkers.stderr)).toContain("--workers must be an integer ≥ 1 or 'auto', got 'many'");
 
+    const badMode = await cli('train', '--data', data, '--memory-mode', 'lean');
+    expect(badMode.code).toBe(2);
+    expect(oneLine(badMode.stderr)).toContain("--memory-mode must be one of naive, bottleneck, layer, block, efficient, auto; got 'lean'");
+
+    const twoSpellings = await cli('train', '--data', data, '--memory-mode', 'layer', '--memory-efficient');
+    expect(twoSpellings.code).toBe(2);
+    expect(oneLine(twoSpellings.stderr)).toContain('are aliases of --memory-mode; give one of them');
+
+    const autoAlone = await cli('train', '--data', data, '--memory-mode', 'auto');
+    expect(autoAlone.code).toBe(2);
+    expect(oneLine(autoAlone.stderr)).toContain('--memory-mode auto plans the modes to fit --memory-budget');
+
     // Refused before the backend loads (one line), and before any worker starts.
     const cores = os.availableParallelism();
     const oversubscribed = await cli('train', '--data', data, '--batch', String(cores + 1), '--workers', String(cores + 1));

@@ -191,22 +191,24 @@ describe('trainDenseNet', () => {
     expect(b.optimizer.equals(a.optimizer)).toBe(true);
   });
 
-  it('gives the same loss curve with memory-efficient training on and off', async () => {
-    const curve = async (memoryEfficient: boolean, recompute?: 'layer' | 'bottleneck') => {
+  it('gives the same loss curve in every memory mode, named by memoryMode or by its alias', async () => {
+    const curve = async (mode: Partial<TrainDenseNetOptions>) => {
       const losses: number[] = [];
       const result = await trainDenseNet(
-        tinyRun({ epochs: 1, batchSize: 4, memoryEfficient, recompute, optimizer: 'sgd', lr: 0.05, callbacks: { onBatchEnd: (m) => void losses.push(m.loss) } }),
+        tinyRun({ epochs: 1, batchSize: 4, ...mode, optimizer: 'sgd', lr: 0.05, callbacks: { onBatchEnd: (m) => void losses.push(m.loss) } }),
       );
+      expect(memoryModeOfModel(result.model), JSON.stringify(mode)).toBe(mode.memoryMode ?? (mode.memoryEfficient ? (mode.recompute ?? 'layer') : 'naive'));
       result.model.dispose();
       return losses;
     };
-    const naive = await curve(false);
+    const naive = await curve({ memoryMode: 'naive' });
     expect(naive).toHaveLength(6);
     // Learning happens (the comparison would be vacuous on a flat curve).
     expect(new Set(naive.map((l) => l.toFixed(6))).size).toBe(6);
-    for (const mode of ['layer', 'bottleneck'] as const) {
-      const efficient = await curve(true, mode);
-      efficient.forEach((loss, i) => expect(Math.abs(loss - naive[i]!) / Math.abs(naive[i]!)).toBeLessThan(1e-4));
+    const others: Array<Partial<TrainDenseNetOptions>> = [{ memoryMode: 'layer' }, { memoryMode: 'block' }, { memoryEfficient: true, recompute: 'bottleneck' }, { memoryEfficient: false }];
+    for (const mode of others) {
+      const losses = await curve(mode);
+      losses.forEach((loss, i) => expect(Math.abs(loss - naive[i]!) / Math.abs(naive[i]!)).toBeLessThan(1e-4));
     }
   });
 

@@ -95,7 +95,11 @@ export async function measureTrainingStep(options: MeasureTrainingStepOptions): 
     await runStep(); // warm-up: creates optimizer state, compiles kernels
     const tensorsBefore = tf.memory().numTensors;
     const engineBaseline = tf.memory().numBytes;
-    const baselineBytes = distinctBufferBytes([...model.weights.map((weight) => weight.read()), ...(await optimizerState(optimizer)), xs, ys]);
+    // getState hands out clones: counted (they share the state's buffers), then freed before the step, since a
+    // clone kept alive would pin the old buffers that the update replaces.
+    const state = await optimizerState(optimizer);
+    const baselineBytes = distinctBufferBytes([...model.weights.map((weight) => weight.read()), ...state, xs, ys]);
+    tf.dispose(state);
     const tracker = new BufferTracker();
     tracker.start();
     let profile: Awaited<ReturnType<typeof tf.profile>>;
