@@ -58,7 +58,7 @@ describe('efficient-densenet train / predict', () => {
     const train = await cli('train', '--help');
     expect(train.code).toBe(0);
     expect(train.stdout).toContain('Usage: efficient-densenet train --data DIR');
-    for (const option of ['--model', '--image-size', '--batch', '--epochs', '--optimizer', '--lr', '--memory-efficient', '--pretrained', '--freeze-features', '--out', '--resume', '--seed', '--backend', '--json',
+    for (const option of ['--model', '--image-size', '--batch', '--epochs', '--optimizer', '--lr', '--memory-efficient', '--pretrained', '--no-check-hash', '--freeze-features', '--out', '--resume', '--seed', '--backend', '--json',
       '--unfreeze-after', '--features-lr-scale', '--augment', '--no-flip', '--photometric', '--jpeg-quality', '--label-smoothing', '--weight-decay', '--workers', '--allow-oversubscribe']) {
       expect(train.stdout).toContain(option);
     }

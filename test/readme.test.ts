@@ -16,7 +16,7 @@ const DIR = path.join(ROOT, 'test', 'readme-blocks');
 /** Blocks that need files a reader brings (their heading → why they are only type-checked). */
 const NOT_RUN: Record<string, string> = {
   'Training: `trainDenseNet`': 'needs an image folder ./flowers',
-  'PyTorch weights: `loadTorchvisionWeights`, `saveTorchvisionWeights`, `torchvisionNames`': 'needs a torchvision densenet121.safetensors',
+  'PyTorch weights: `loadTorchvisionWeights`, `saveTorchvisionWeights`, `torchvisionNames`': 'needs torchvision\'s densenet121-a639ec97.pth',
 };
 
 interface Block {

@@ -557,8 +557,8 @@ describe('loadTorchvisionWeights input checks', () => {
   });
 
   it('rejects bad sources and options by name', async () => {
-    await expect(loadTorchvisionWeights(model, 42 as unknown as Uint8Array)).rejects.toThrow(/source must be a safetensors file path.*number 42/);
-    await expect(loadTorchvisionWeights(model, join(dir, 'nope.safetensors'))).rejects.toThrow(/safetensors file '.*nope\.safetensors': cannot be read/);
+    await expect(loadTorchvisionWeights(model, 42 as unknown as Uint8Array)).rejects.toThrow(/source must be a weights file path.*number 42/);
+    await expect(loadTorchvisionWeights(model, join(dir, 'nope.safetensors'))).rejects.toThrow(/weights file '.*nope\.safetensors': cannot be read/);
     await expect(loadTorchvisionWeights(model, small.weights, { strict: 'yes' as unknown as boolean })).rejects.toThrow(/strict must be true or false/);
     await expect(loadTorchvisionWeights(model, small.weights, { skipClasifier: true } as never)).rejects.toThrow(/unknown loadTorchvisionWeights option 'skipClasifier'/);
     await expect(saveTorchvisionWeights(model, '')).rejects.toThrow(/path must be a non-empty string/);

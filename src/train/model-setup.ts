@@ -2,7 +2,6 @@
  * The model a run trains: built from a variant or configuration, given by the caller, or loaded from a saved
  * tfjs model; its classifier fitted to the number of classes; pretrained or snapshot weights loaded into it.
  */
-import { promises as fs } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { fileSystemHandler } from '../io/file-system.js';
 import type { DenseNetVariant } from '../layers/config.js';
@@ -14,8 +13,7 @@ import { linearUniform, seedFor } from '../layers/initializers.js';
 import { classifierOf } from '../step/step.js';
 import { UsageError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
-import { parseSafetensors } from '../weights/safetensors.js';
-import { loadTorchvisionWeights } from '../weights/torchvision.js';
+import { loadTorchvisionWeights, readTorchvisionStateDict } from '../weights/torchvision.js';
 import type { DataSource } from './data-source.js';
 import type { Checked, RunSettings } from './options.js';
 import { checkPretrained, statOf, type RunState } from './settings.js';
@@ -105,12 +103,11 @@ export async function buildModel(
     logger.info(`replacing the ${outputWidth(model)}-class classifier by a new ${numClasses}-class one`);
     model = replaceClassifier(model, numClasses, settings.seed, checked.modelKind !== 'layers');
   }
-  if (pretrainedKind === 'safetensors') {
-    const bytes = new Uint8Array(await fs.readFile(settings.pretrained!));
-    const file = parseSafetensors(bytes, settings.pretrained!);
-    const theirs = file.tensors.get('classifier.bias')?.shape[0];
+  if (pretrainedKind === 'weights') {
+    const tensors = await readTorchvisionStateDict(settings.pretrained!, { checkHash: checked.checkHash });
+    const theirs = (tensors.get('classifier.bias') ?? tensors.get('module.classifier.bias'))?.shape[0];
     const skipClassifier = theirs !== numClasses;
-    await loadTorchvisionWeights(model, file.tensors, { skipClassifier, logger });
+    await loadTorchvisionWeights(model, tensors, { skipClassifier, logger });
   }
   if (mode !== undefined) setMemoryMode(model, mode);
   return model;

@@ -37,7 +37,7 @@ export const OPTIMIZER_DEFAULTS: Record<OptimizerName, { lr: number; weightDecay
 
 const OPTION_KEYS = [
   'model', 'numClasses', 'memoryMode', 'memoryEfficient', 'recompute', 'memoryBudget', 'data', 'valSplit', 'classNames', 'imageSize', 'batchSize',
-  'epochs', 'optimizer', 'lr', 'weightDecay', 'momentum', 'schedule', 'augment', 'seed', 'pretrained',
+  'epochs', 'optimizer', 'lr', 'weightDecay', 'momentum', 'schedule', 'augment', 'seed', 'pretrained', 'checkHash',
   'freezeFeatures', 'unfreezeAfter', 'featuresLrScale', 'labelSmoothing', 'cropPadding', 'flip', 'photometric', 'jpegQuality', 'outDir', 'resume', 'overwrite', 'callbacks', 'progress', 'logger', 'workers', 'allowOversubscribe',
 ] as const;
 
@@ -93,6 +93,8 @@ export interface Checked {
   logger: Logger;
   /** Data-parallel workers as asked (resolved against the backend when the run starts). */
   workers?: WorkersOption;
+  /** Check a pretrained file's name-borne SHA-256 prefix (not a run setting: it changes no number). */
+  checkHash: boolean;
   allowOversubscribe: boolean;
 }
 
@@ -149,13 +151,14 @@ export function checkOptions(options: TrainDenseNetOptions): Checked {
   const progress = boolean('progress', options.progress) ?? false;
 
   const logger = validateLogger('logger', options.logger) ?? silentLogger;
+  const checkHash = boolean('checkHash', options.checkHash) ?? true;
   const allowOversubscribe = boolean('allowOversubscribe', options.allowOversubscribe) ?? false;
-  const checked: Checked = { given, modelKind: 'variant', memoryMode, resume, overwrite, progress, callbacks: {}, logger, allowOversubscribe };
+  const checked: Checked = { given, modelKind: 'variant', memoryMode, resume, overwrite, progress, callbacks: {}, logger, checkHash, allowOversubscribe };
   checked.workers = checkWorkers('workers', options.workers);
   checkModel(options.model, checked);
   checkData(options, checked);
   if (options.pretrained !== undefined) {
-    nonEmptyString('pretrained', options.pretrained, 'a .safetensors file or a saved tfjs model folder');
+    nonEmptyString('pretrained', options.pretrained, 'a torchvision weights file (.safetensors or PyTorch .pth) or a saved tfjs model folder');
     if (checked.modelKind === 'layers') throw new UsageError('pretrained cannot be combined with a tf.LayersModel: load the weights into it yourself');
     given.pretrained = path.resolve(options.pretrained);
   }

@@ -5,6 +5,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { UsageError } from '../util/errors.js';
+import { sniffStateDictFormat } from '../weights/state-dict.js';
 import type { Logger } from '../util/logger.js';
 import { OPTIMIZER_DEFAULTS, TRAIN_DEFAULTS, type Checked, type RunSettings } from './options.js';
 import { SNAPSHOT_POINTER, SNAPSHOTS_DIR } from './snapshots.js';
@@ -46,7 +47,11 @@ export async function checkOutDir(checked: Checked): Promise<void> {
   }
 }
 
-export async function checkPretrained(file: string): Promise<'safetensors' | 'tfjs'> {
+/**
+ * What `pretrained` is: a folder with a saved tfjs model, or a torchvision state_dict file — safetensors or
+ * a PyTorch checkpoint (.pth/.pt, zip or legacy format), told by its first bytes rather than its name.
+ */
+export async function checkPretrained(file: string): Promise<'weights' | 'tfjs'> {
   const stat = await statOf(file);
   if (stat === undefined) throw new UsageError(`pretrained ${file} does not exist`);
   if (stat.isDirectory()) {
@@ -55,10 +60,17 @@ export async function checkPretrained(file: string): Promise<'safetensors' | 'tf
     }
     return 'tfjs';
   }
-  if (!file.endsWith('.safetensors')) {
-    throw new UsageError(`pretrained ${file} must be a torchvision .safetensors file or a folder with a saved tfjs model`);
+  const handle = await fs.open(file, 'r');
+  const head = new Uint8Array(16);
+  try {
+    await handle.read(head, 0, head.length, 0);
+  } finally {
+    await handle.close();
   }
-  return 'safetensors';
+  if (sniffStateDictFormat(head, stat.size) === null) {
+    throw new UsageError(`pretrained ${file} must be a torchvision state_dict (safetensors, or a PyTorch .pth/.pt checkpoint) or a folder with a saved tfjs model`);
+  }
+  return 'weights';
 }
 
 /** Combines what was given with the snapshot's settings (resume) and the defaults; rejects contradictions. */

@@ -159,10 +159,16 @@ export interface TrainDenseNetOptions {
    */
   seed?: number;
   /**
-   * Weights to start from: a torchvision-format `.safetensors` file (its classifier is skipped when its width
-   * differs from numClasses), or a folder holding a saved tfjs model (`model.json`), e.g. a previous outDir.
+   * Weights to start from: a torchvision state_dict — a safetensors file or a PyTorch checkpoint such as
+   * torchvision's own `densenet121-a639ec97.pth` (told by content; its classifier is skipped when its width
+   * differs from numClasses) — or a folder holding a saved tfjs model (`model.json`), e.g. a previous outDir.
    */
   pretrained?: string;
+  /**
+   * Check the SHA-256 prefix a pretrained file's name carries (`densenet121-a639ec97.pth`) against its
+   * bytes (default true); a mismatch stops the run before it starts.
+   */
+  checkHash?: boolean;
   /** Train only the classifier; the features run in inference mode (frozen BatchNorm statistics too). */
   freezeFeatures?: boolean;
   /**

@@ -8,3 +8,32 @@ export class UsageError extends Error {
     this.name = 'UsageError';
   }
 }
+
+/**
+ * A weights file that cannot be read as what it claims to be (truncated, corrupt, a format or dtype we do
+ * not read). A UsageError, because the file is what the caller handed us; `file` names it.
+ */
+export class WeightsFileError extends UsageError {
+  constructor(
+    readonly file: string,
+    defect: string,
+  ) {
+    super(`weights file '${file}': ${defect}`);
+    this.name = 'WeightsFileError';
+  }
+}
+
+/**
+ * A pickle that names a global outside the short list a state_dict needs (`posix.system`, `builtins.eval`, a
+ * class of the saver's own): refused before anything could run. `global` is `module.name`.
+ */
+export class UnsafePickleError extends WeightsFileError {
+  constructor(
+    file: string,
+    readonly global: string,
+    why: string,
+  ) {
+    super(file, `refused the global '${global}': ${why}`);
+    this.name = 'UnsafePickleError';
+  }
+}

@@ -8,7 +8,8 @@ import * as tf from '@tensorflow/tfjs';
 import { UsageError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { boolean, knownKeys, logger as validateLogger, plainObject } from '../util/validate.js';
-import { parseSafetensors, writeSafetensors } from './safetensors.js';
+import { writeSafetensors } from './safetensors.js';
+import { checkHashPrefix, parseStateDict } from './state-dict.js';
 import {
   CLASSIFIER_PREFIX,
   describe,
@@ -36,6 +37,11 @@ export interface LoadTorchvisionOptions {
    * fine-tuning from ImageNet weights to another number of classes.
    */
   skipClassifier?: boolean;
+  /**
+   * Check a file whose name carries a SHA-256 prefix, as torchvision's do (`densenet121-a639ec97.pth`),
+   * against its bytes (default true); a mismatch is an error. Only for a source given as a path.
+   */
+  checkHash?: boolean;
   /** Receives the warnings (skipped classifier, tensors missing or unused in a non-strict load). */
   logger?: Logger;
 }
@@ -47,7 +53,7 @@ export interface LoadTorchvisionReport {
   missing: string[];
   /** Source tensors that were not used (always empty in a strict load; skipped classifier excluded). */
   unexpected: string[];
-  /** Source names in the legacy `norm.1`/`conv.1` style that were renamed. */
+  /** Source names that were renamed: the legacy `norm.1`/`conv.1` style, or a leading `module.`. */
   renamedLegacy: number;
 }
 
@@ -68,60 +74,27 @@ export async function saveTorchvisionWeights(model: tf.LayersModel, path: string
 // ---------------------------------------------------------------- load
 
 /**
- * `safetensors.torch.save_file(model.state_dict())` stores num_batches_tracked as I64, which the
- * float-only reader rejects. Those entries are ignored anyway, so their header entries are relabelled as
- * F32 of the same byte length (keeping the buffer tiled as the reader demands) and dropped after parsing.
+ * Reads a weights file (safetensors, or a PyTorch `.pth`/`.pt` checkpoint in the zip or legacy format: told
+ * by content) into name → tensor in PyTorch layout, num_batches_tracked left out. With `checkHash` (the
+ * default), a name carrying a SHA-256 prefix (`densenet121-a639ec97.pth`) is checked against the bytes.
  */
-function relabelBatchesTracked(bytes: Uint8Array): { bytes: Uint8Array; relabelled: boolean } {
-  if (bytes.length < 8) return { bytes, relabelled: false };
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLength = Number(view.getBigUint64(0, true));
-  if (headerLength > bytes.length - 8) return { bytes, relabelled: false };
-  let header: unknown;
+export async function readTorchvisionStateDict(path: string, options: { checkHash?: boolean } = {}): Promise<Map<string, TorchvisionTensor>> {
+  if (typeof path !== 'string' || path.length === 0) throw new UsageError(`readTorchvisionStateDict: path must be a non-empty string, got ${describe(path)}`);
+  let bytes: Uint8Array;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLength)));
-  } catch {
-    return { bytes, relabelled: false };
+    bytes = await readFile(path);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new UsageError(`weights file '${path}': cannot be read (${reason})`);
   }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) return { bytes, relabelled: false };
-  const entries = header as Record<string, unknown>;
-  let relabelled = false;
-  for (const [name, entry] of Object.entries(entries)) {
-    if (!isBatchesTracked(name) || typeof entry !== 'object' || entry === null) continue;
-    const { dtype, data_offsets: offsets } = entry as { dtype?: unknown; data_offsets?: unknown };
-    if (dtype === 'F32' || dtype === 'F16' || dtype === 'BF16' || !Array.isArray(offsets) || offsets.length !== 2) continue;
-    const [begin, end] = offsets as unknown[];
-    if (typeof begin !== 'number' || typeof end !== 'number' || (end - begin) % 4 !== 0) continue;
-    entries[name] = { dtype: 'F32', shape: [(end - begin) / 4], data_offsets: [begin, end] };
-    relabelled = true;
-  }
-  if (!relabelled) return { bytes, relabelled };
-  const text = new TextEncoder().encode(JSON.stringify(entries));
-  const padded = text.length + ((8 - (text.length % 8)) % 8);
-  const data = bytes.subarray(8 + headerLength);
-  const out = new Uint8Array(8 + padded + data.length);
-  new DataView(out.buffer).setBigUint64(0, BigInt(padded), true);
-  out.set(text, 8);
-  out.fill(0x20, 8 + text.length, 8 + padded);
-  out.set(data, 8 + padded);
-  return { bytes: out, relabelled };
+  if (options.checkHash ?? true) await checkHashPrefix(bytes, path);
+  return parseStateDict(bytes, path).tensors;
 }
 
-async function readSource(source: string | Uint8Array | TorchvisionStateDict): Promise<Map<string, TorchvisionTensor>> {
-  let bytes: Uint8Array;
-  let fileName: string;
-  if (typeof source === 'string') {
-    try {
-      bytes = await readFile(source);
-    } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
-      throw new UsageError(`safetensors file '${source}': cannot be read (${reason})`);
-    }
-    fileName = source;
-  } else if (source instanceof Uint8Array) {
-    bytes = source;
-    fileName = '<buffer>';
-  } else if (source instanceof Map) {
+async function readSource(source: string | Uint8Array | TorchvisionStateDict, checkHash: boolean): Promise<Map<string, TorchvisionTensor>> {
+  if (typeof source === 'string') return readTorchvisionStateDict(source, { checkHash });
+  if (source instanceof Uint8Array) return parseStateDict(source, '<buffer>').tensors;
+  if (source instanceof Map) {
     const out = new Map<string, TorchvisionTensor>();
     for (const [name, tensor] of source as ReadonlyMap<unknown, unknown>) {
       if (typeof name !== 'string') throw new UsageError(`loadTorchvisionWeights: state_dict keys must be strings, got ${describe(name)}`);
@@ -129,13 +102,10 @@ async function readSource(source: string | Uint8Array | TorchvisionStateDict): P
       out.set(name, checkTensor(name, tensor));
     }
     return out;
-  } else {
-    throw new UsageError(
-      `loadTorchvisionWeights: source must be a safetensors file path, its bytes (Uint8Array) or a Map of name → {shape, data}, got ${describe(source)}`,
-    );
   }
-  const { bytes: readable } = relabelBatchesTracked(bytes);
-  return new Map(parseSafetensors(readable, fileName).tensors);
+  throw new UsageError(
+    `loadTorchvisionWeights: source must be a weights file path (safetensors or a PyTorch .pth), its bytes (Uint8Array) or a Map of name → {shape, data}, got ${describe(source)}`,
+  );
 }
 
 function checkTensor(name: string, tensor: unknown): TorchvisionTensor {
@@ -151,30 +121,42 @@ function checkTensor(name: string, tensor: unknown): TorchvisionTensor {
   return { shape: shape as number[], data };
 }
 
-/** Renames legacy `denselayerN.norm.1.weight` entries and drops num_batches_tracked. */
+/**
+ * Brings every source's names to torchvision's current ones. torchvision's and timm's DenseNets use the same
+ * state_dict names (timm/models/densenet.py in huggingface/pytorch-image-models: its BatchNormAct2d
+ * subclasses nn.BatchNorm2d, so `features.denseblock1.denselayer1.norm1.weight` … `classifier.bias` are
+ * torchvision's), so the mapping is the one both libraries apply when loading:
+ *  - legacy `denselayerN.norm.1.weight` → `denselayerN.norm1.weight` (torchvision's `_load_state_dict` and
+ *    timm's `_filter_torchvision_pretrained`, the same regular expression, LEGACY_NAME);
+ *  - a leading `module.` (nn.DataParallel / DistributedDataParallel) dropped, as timm's `clean_state_dict`
+ *    does (timm/models/_helpers.py).
+ * num_batches_tracked is dropped.
+ */
 function normaliseNames(tensors: Map<string, TorchvisionTensor>): { tensors: Map<string, TorchvisionTensor>; renamed: number } {
   const out = new Map<string, TorchvisionTensor>();
   const origin = new Map<string, string>();
   let renamed = 0;
   for (const [name, tensor] of tensors) {
     if (isBatchesTracked(name)) continue;
-    const legacy = LEGACY_NAME.exec(name);
-    const target = legacy ? `${legacy[1]}${legacy[2]}` : name;
+    const unwrapped = name.startsWith('module.') ? name.slice('module.'.length) : name;
+    const legacy = LEGACY_NAME.exec(unwrapped);
+    const target = legacy ? `${legacy[1]}${legacy[2]}` : unwrapped;
     const earlier = origin.get(target);
     if (earlier !== undefined) {
-      throw new UsageError(`loadTorchvisionWeights: '${earlier}' and '${name}' both give '${target}' (legacy and current names of one tensor)`);
+      throw new UsageError(`loadTorchvisionWeights: '${earlier}' and '${name}' both give '${target}' (legacy or 'module.'-prefixed and current names of one tensor)`);
     }
     origin.set(target, name);
     out.set(target, tensor);
-    if (legacy) renamed += 1;
+    if (target !== name) renamed += 1;
   }
   return { tensors: out, renamed };
 }
 
 function checkOptions(options: unknown): Required<LoadTorchvisionOptions> {
   const given = plainObject('loadTorchvisionWeights: options', options) as LoadTorchvisionOptions;
-  knownKeys('loadTorchvisionWeights', given, ['strict', 'skipClassifier', 'logger']);
+  knownKeys('loadTorchvisionWeights', given, ['strict', 'skipClassifier', 'checkHash', 'logger']);
   return {
+    checkHash: boolean('loadTorchvisionWeights: checkHash', given.checkHash) ?? true,
     strict: boolean('loadTorchvisionWeights: strict', given.strict) ?? true,
     skipClassifier: boolean('loadTorchvisionWeights: skipClassifier', given.skipClassifier) ?? false,
     logger: validateLogger('loadTorchvisionWeights: logger', given.logger) ?? silentLogger,
@@ -193,9 +175,9 @@ export async function loadTorchvisionWeights(
   source: string | Uint8Array | TorchvisionStateDict,
   options: LoadTorchvisionOptions = {},
 ): Promise<LoadTorchvisionReport> {
-  const { strict, skipClassifier, logger } = checkOptions(options);
+  const { strict, skipClassifier, checkHash, logger } = checkOptions(options);
   const slots = torchvisionSlots(model);
-  const { tensors, renamed } = normaliseNames(await readSource(source));
+  const { tensors, renamed } = normaliseNames(await readSource(source, checkHash));
 
   const skipped = skipClassifier ? [...tensors.keys()].filter((name) => name.startsWith(CLASSIFIER_PREFIX)) : [];
   const wanted = [...slots.keys()].filter((name) => !(skipClassifier && name.startsWith(CLASSIFIER_PREFIX)));
@@ -219,8 +201,9 @@ export async function loadTorchvisionWeights(
   }
   if (strict && missing.length > 0) problems.push(`missing ${missing.length} tensor(s) the model needs: ${listNames(missing)}`);
   if (strict && unexpected.length > 0) {
-    const prefixed = unexpected.every((name) => name.startsWith('module.'));
-    const hint = prefixed ? " (names start with 'module.', as nn.DataParallel saves them: strip that prefix)" : '';
+    // timm's deep-stem variants (densenetblur121d, densenet264d) have a three-convolution stem torchvision lacks.
+    const deepStem = unexpected.some((name) => /^features\.(conv|norm)[12]\./.test(name));
+    const hint = deepStem ? ' (features.conv1/conv2: a deep-stem DenseNet such as timm\'s densenetblur121d or densenet264d, which torchvision\'s architecture does not have)' : '';
     problems.push(`unexpected ${unexpected.length} tensor(s) the model does not have: ${listNames(unexpected)}${hint}`);
   }
   if (problems.length > 0) {

@@ -6,6 +6,8 @@ import { COMPUTING_BACKENDS, initBackend, type BackendName } from '../../backend
 import { renderConfusionSvg } from '../../charts/confusion-chart.js';
 import { fileSystemHandler } from '../../io/file-system.js';
 import { MIN_IMAGE_SIZE } from '../../layers/config.js';
+// The DenseNet layer classes a saved model.json names: registered with tfjs when their modules load.
+import '../../layers/index.js';
 import { evaluateImageFolder, type FolderEvaluation } from '../../train/evaluate-folder.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { UsageError } from '../../util/errors.js';

@@ -5,6 +5,8 @@ import * as tf from '@tensorflow/tfjs';
 import { COMPUTING_BACKENDS, initBackend, type BackendName } from '../../backend/index.js';
 import { fileSystemHandler } from '../../io/file-system.js';
 import { MIN_IMAGE_SIZE } from '../../layers/config.js';
+// The DenseNet layer classes a saved model.json names: registered with tfjs when their modules load.
+import '../../layers/index.js';
 import { imageFolderDataset } from '../../data/dataset.js';
 import { readClassNames } from '../../data/class-names.js';
 import { UsageError } from '../../util/errors.js';

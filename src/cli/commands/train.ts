@@ -54,8 +54,11 @@ or DIR/<class>/* split per class by --val-split. Progress goes to stderr; the re
                         --recompute M), --no-memory-efficient (= ${BASELINE_MODE})
   --memory-budget SIZE  e.g. 4GiB: a memory mode per dense block so that the whole step fits, at the least
                         predicted time (planMemory; instead of a fixed --memory-mode)
-  --pretrained PATH     start from a torchvision .safetensors file or a saved tfjs model folder
-                        (the classifier is replaced when its number of classes differs)
+  --pretrained PATH     start from torchvision weights — a .safetensors file or a PyTorch checkpoint such as
+                        densenet121-a639ec97.pth (read without Python; nothing in it is run) — or a saved
+                        tfjs model folder (the classifier is replaced when its number of classes differs)
+  --no-check-hash       load a pretrained file whose name's SHA-256 prefix (densenet121-a639ec97.pth)
+                        does not match its bytes (checked by default)
   --freeze-features     train only the classifier (the features run in inference mode)
   --unfreeze-after N    with frozen features: unfreeze them after N epochs (implies --freeze-features)
   --features-lr-scale X the features' learning rate as a fraction of the classifier's
@@ -98,6 +101,7 @@ export const TRAIN_OPTIONS = {
   recompute: { type: 'string' },
   'memory-mode': { type: 'string' },
   pretrained: { type: 'string' },
+  'no-check-hash': { type: 'boolean' },
   'freeze-features': { type: 'boolean' },
   out: { type: 'string' },
   resume: { type: 'boolean' },
@@ -195,6 +199,7 @@ export async function trainCommand(argv: string[], io: CommandIO): Promise<void>
     recompute,
     memoryBudget: optional(values['memory-budget'], (v) => parseBytes(v, 'memory-budget')),
     pretrained: values.pretrained,
+    ...(values['no-check-hash'] ? { checkHash: false } : {}),
     freezeFeatures: values['freeze-features'] ? true : undefined,
     outDir: values.out,
     resume: values.resume ?? false,
