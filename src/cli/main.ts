@@ -20,6 +20,7 @@ const COMMANDS: Record<string, { run: () => Promise<Command>; summary: string }>
     summary: 'accuracy, per-class precision/recall and confusion matrix on a folder',
   },
   predict: { run: async () => (await import('./commands/predict.js')).predictCommand, summary: 'top classes of images under a trained model' },
+  doctor: { run: async () => (await import('./commands/doctor.js')).doctorCommand, summary: 'which backends run here, what auto picks, how to fix the rest' },
 };
 
 function usage(): string {

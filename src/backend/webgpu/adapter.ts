@@ -18,6 +18,8 @@ export interface AdapterSummary {
   architecture: string;
   /** A CPU implementation (Mesa's llvmpipe, SwiftShader, WARP): correct but far slower than a GPU. */
   software: boolean;
+  /** The adapter's limits that bound a tensor: the largest buffer, and the largest a shader may bind. */
+  limits?: { maxBufferSize: number; maxStorageBufferBindingSize: number };
 }
 
 /** The slice of Dawn's GPU/GPUAdapter this module reads (typed here so the optional package is not needed to compile). */
@@ -31,6 +33,7 @@ interface DawnAdapterInfo {
 export interface DawnAdapter {
   info?: DawnAdapterInfo;
   isFallbackAdapter?: boolean;
+  limits?: { maxBufferSize: number; maxStorageBufferBindingSize: number };
 }
 export interface DawnGpu {
   requestAdapter(options?: { powerPreference?: 'low-power' | 'high-performance' }): Promise<DawnAdapter | null>;
@@ -49,7 +52,7 @@ export function summarizeAdapter(adapter: DawnAdapter): AdapterSummary {
   const architecture = info.architecture ?? '';
   const name = info.description || info.device || [vendor, architecture].filter(Boolean).join(' ') || 'unnamed adapter';
   const software = Boolean(info.isFallbackAdapter ?? adapter.isFallbackAdapter) || SOFTWARE_NAMES.test(`${name} ${vendor} ${info.device ?? ''}`);
-  return { name, vendor, architecture, software };
+  return { name, vendor, architecture, software, ...(adapter.limits ? { limits: adapter.limits } : {}) };
 }
 
 /** tfjs-backend-webgpu asks for this adapter; the one we describe must be the same. */

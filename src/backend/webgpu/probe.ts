@@ -17,7 +17,8 @@ const { create, globals } = await import(process.env.${MODULE_ENV});
 Object.assign(globalThis, globals);
 const adapter = await create([]).requestAdapter({ powerPreference: '${POWER_PREFERENCE}' });
 const pick = (o) => o && { vendor: o.vendor, architecture: o.architecture, device: o.device, description: o.description, isFallbackAdapter: o.isFallbackAdapter };
-const out = adapter ? { info: pick(adapter.info), isFallbackAdapter: adapter.isFallbackAdapter } : null;
+const limits = adapter && { maxBufferSize: adapter.limits.maxBufferSize, maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize };
+const out = adapter ? { info: pick(adapter.info), isFallbackAdapter: adapter.isFallbackAdapter, limits } : null;
 process.stdout.write(JSON.stringify(out) + '\\n', () => process.exit(0));
 `;
 
