@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +9,7 @@ import { pytorchModeFor } from '../src/bench/pytorch.js';
 
 const run = promisify(execFile);
 const CLI = path.resolve('src/cli/main.ts');
+const CORES = availableParallelism();
 
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
@@ -41,7 +42,13 @@ describe('efficient-densenet bench / max-batch: usage errors', () => {
     [['bench', '--frobnicate'], /Unknown option '--frobnicate'/],
     [['bench', '--workers', '0'], /--workers must be an integer ≥ 1/],
     [['max-batch', '--budget', '4GiB', '--workers', '2', '--mode', 'auto'], /--memory-mode auto plans one process; with --workers, give the modes to compare/],
-    [['max-batch', '--budget', '4 gigs'], /--budget must be a size like 4GiB/],
+    [['max-batch', '--budget', '4 gigs'], /--budget: '4 gigs' is not a size; use a positive number with a unit, e.g. 4GiB, 512MiB/],
+    // Not parseArgs's "argument is ambiguous": the value is the option's, and its own check answers.
+    [['max-batch', '--budget', '-5GiB'], /^efficient-densenet: --budget: '-5GiB' is not a size; use a positive number with a unit, e.g. 4GiB, 512MiB/],
+    [['max-batch', '--budget=-5GiB'], /--budget: '-5GiB' is not a size/],
+    [['max-batch', '--budget', '--json'], /^efficient-densenet: --budget needs a value$/m],
+    [['bench', '--batch', '2', '--workers', '1,4'], /workers 4 with batch 2: more workers than images leaves workers without a shard/],
+    [['bench', '--backend', 'wasm', '--batch', String(CORES + 1), '--workers', String(CORES + 1)], new RegExp(`${CORES + 1} workers are more than this machine's ${CORES} cores: .*--allow-oversubscribe`)],
     [['max-batch'], /--budget is required/],
     [['nonsense'], /unknown command 'nonsense'/],
   ])('%j → exit 2 with one line on stderr', async (args, message) => {
@@ -76,7 +83,7 @@ describe('efficient-densenet bench on meta', () => {
     expect(svg).toContain('batch size');
     expect(svg).toContain('log scale');
     const budget = await readFile(budgetSvg, 'utf8');
-    expect(budget).toContain('budget 96.0 MiB');
+    expect(budget).toContain('budget 96 MiB');
     expect(budget).toContain('whole step');
   });
 });

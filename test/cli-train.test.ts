@@ -59,7 +59,7 @@ describe('efficient-densenet train / predict', () => {
     expect(train.code).toBe(0);
     expect(train.stdout).toContain('Usage: efficient-densenet train --data DIR');
     for (const option of ['--model', '--image-size', '--batch', '--epochs', '--optimizer', '--lr', '--memory-efficient', '--pretrained', '--no-check-hash', '--freeze-features', '--out', '--resume', '--seed', '--backend', '--json',
-      '--unfreeze-after', '--features-lr-scale', '--augment', '--no-flip', '--photometric', '--jpeg-quality', '--label-smoothing', '--weight-decay', '--workers']) {
+      '--unfreeze-after', '--features-lr-scale', '--augment', '--no-flip', '--photometric', '--jpeg-quality', '--label-smoothing', '--weight-decay', '--workers', '--allow-oversubscribe']) {
       expect(train.stdout).toContain(option);
     }
     const predict = await cli('predict', '--help');
@@ -95,6 +95,21 @@ describe('efficient-densenet train / predict', () => {
     const autoAlone = await cli('train', '--data', data, '--memory-mode', 'auto');
     expect(autoAlone.code).toBe(2);
     expect(oneLine(autoAlone.stderr)).toContain('--memory-mode auto plans the modes to fit --memory-budget');
+
+    // Refused before the backend loads (one line), and before any worker starts.
+    const cores = os.availableParallelism();
+    const oversubscribed = await cli('train', '--data', data, '--batch', String(cores + 1), '--workers', String(cores + 1));
+    expect(oversubscribed.code).toBe(2);
+    expect(oneLine(oversubscribed.stderr)).toContain(`${cores + 1} workers are more than this machine's ${cores} cores`);
+
+    const negative = await cli('train', '--data', data, '--memory-budget', '-5GiB');
+    expect(negative.code).toBe(2);
+    expect(oneLine(negative.stderr)).toContain("--memory-budget: '-5GiB' is not a size; use a positive number with a unit, e.g. 4GiB, 512MiB");
+
+    // Found by the planner after the backend is up; the size named is the size given.
+    const tiny = await cli('train', '--data', data, '--model', tinyModel, '--image-size', '32', '--memory-budget', '1KiB');
+    expect(tiny.code).toBe(2);
+    expect(tiny.stderr.trim().split('\n').pop()).toMatch(/^efficient-densenet: memory budget 1 KiB is too small for batch \d+ at 32²/);
 
     const badJpeg = await cli('train', '--data', data, '--jpeg-quality', '90-40');
     expect(badJpeg.code).toBe(2);

@@ -59,7 +59,7 @@ describe('planMemory', () => {
     const model = tinyDenseNet('layer');
     await expect(planMemory({ model, batchSize, budget: 1000, costBackend })).rejects.toThrow(/smallest whole step any plan needs is [\d,]+ MiB/);
     expect(() => setMemoryMode(model, ['naive'])).toThrow(/one per dense block \(2\)/);
-    await expect(planMemory({ model, batchSize, budget: 'lots' })).rejects.toThrow(/planMemory: budget must be a size like 4GiB, 512MiB or 16GB \(or a number of bytes\); got 'lots'/);
+    await expect(planMemory({ model, batchSize, budget: 'lots' })).rejects.toThrow(/planMemory: budget: 'lots' is not a size; use a positive number with a unit, e.g. 4GiB, 512MiB, 16GB \(or a number of bytes\)/);
     model.dispose();
   });
 });

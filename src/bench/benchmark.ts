@@ -11,6 +11,7 @@ import { describeOptimizer, MEASURING_OPTIMIZER } from '../step/step.js';
 import type { OptimizerSettings } from '../step/optimizers.js';
 import { explainOutOfMemory } from '../memory/out-of-memory-advice.js';
 import { backendTraits } from '../backend/traits.js';
+import { UsageError } from '../util/errors.js';
 import { initBackend, type BackendName } from '../backend/index.js';
 import { BUILDERS } from '../layers/densenet.js';
 import { VARIANTS, type DenseNetVariant } from '../layers/config.js';
@@ -19,6 +20,7 @@ import { trainingStepFlops } from './flops.js';
 import { measureTrainingStep } from '../memory/measure.js';
 import { measurePooledSteps } from './pooled-step.js';
 import { checkWorkersBackend } from '../parallel/workers.js';
+import { modelOfRecordBytes } from '../parallel/admission.js';
 
 export interface BenchConfig {
   model: DenseNetVariant;
@@ -86,8 +88,10 @@ export interface BenchmarkOptions {
   onResult?: (result: BenchResult, done: number, total: number) => void;
   /** Called before each configuration. */
   onStart?: (config: BenchConfig, index: number, total: number) => void;
-  /** Worker counts to run each configuration with (default [1]). */
+  /** Worker counts to run each configuration with (default [1]); none above a batch size. */
   workers?: number[];
+  /** Run more workers than the machine has cores (refused by default; meta starts none and plans any count). */
+  allowOversubscribe?: boolean;
 }
 
 /** Runs one configuration in this process on the current backend. */
@@ -124,7 +128,7 @@ export async function runBenchConfig(config: BenchConfig): Promise<BenchResult> 
     const shard = Math.ceil(config.batch / workers);
     const m = await measureTrainingStep({ model, batchSize: shard, steps: config.steps, seed: 1, optimizer });
     // With workers the main thread also keeps the model of record: its weights and, for snapshots, the optimizer state.
-    const record = workers > 1 ? modelOfRecordBytes(model) : 0;
+    const record = workers > 1 ? modelOfRecordBytes(model, optimizer) : 0;
     return {
       mode: config.mode,
       batch: config.batch,
@@ -149,12 +153,6 @@ export async function runBenchConfig(config: BenchConfig): Promise<BenchResult> 
       if (!failed) throw disposeError;
     }
   }
-}
-
-/** The main thread's copy of a model under data parallelism: float32 weights and momentum for each trained one. */
-function modelOfRecordBytes(model: tf.LayersModel): number {
-  const count = (weights: tf.LayerVariable[]) => weights.reduce((n, w) => n + w.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0);
-  return 4 * (count(model.weights) + count(model.trainableWeights));
 }
 
 export function failedResult(config: Pick<BenchConfig, 'mode' | 'batch' | 'workers'>, error: string): BenchResult {
@@ -206,6 +204,9 @@ export function runBenchConfigIsolated(config: BenchConfig, backend: BackendName
         }
         return;
       }
+      // A configuration refused before it started (a UsageError): the reason, not a crash.
+      const refused = /^UsageError: (.*)$/.exec(lastLine);
+      if (refused) return resolve(failedResult(config, `refused: ${refused[1]}`));
       const why = signal
         ? `crashed: killed by ${signal}${signal === 'SIGKILL' ? ' (out of memory?)' : ''}`
         : /out of memory|heap out of memory|OutOfMemoryError/i.test(stderr)
@@ -233,10 +234,14 @@ export async function runBenchConfigSafely(config: BenchConfig, backend: Backend
 export async function runBenchmark(options: BenchmarkOptions): Promise<BenchReport> {
   const steps = options.steps ?? 1;
   const numClasses = options.numClasses ?? 4;
+  const workerCounts = options.workers ?? [1];
+  // A worker without a shard would measure nothing (and count a replica that trains nothing).
+  const most = Math.max(1, ...workerCounts);
+  const least = Math.min(...options.batches);
+  if (most > least) throw new UsageError(`workers ${most} with batch ${least}: more workers than images leaves workers without a shard; use batches of at least ${most} or fewer workers`);
   const backend = await initBackend(options.backend);
   const isolate = options.isolate ?? backendTraits(backend).computes;
-  checkWorkersBackend(Math.max(1, ...(options.workers ?? [])), backend);
-  const workerCounts = options.workers ?? [1];
+  checkWorkersBackend(most, backend, { allowOversubscribe: options.allowOversubscribe });
   const configs: BenchConfig[] = options.modes.flatMap((mode) =>
     options.batches.flatMap((batch) => workerCounts.map((workers) => ({ model: options.model, mode, batch, imageSize: options.imageSize, numClasses, steps, workers }))),
   );

@@ -8,6 +8,7 @@ import { inputImageSize } from '../layers/densenet.js';
 import { median } from '../util/stats.js';
 import { backendPeakBytes } from '../memory/backend-memory.js';
 import { WorkerPool } from '../parallel/pool.js';
+import { checkWorkerMemory } from '../parallel/admission.js';
 import { classifierIndices } from '../step/step.js';
 import type { OptimizerSettings } from '../step/optimizers.js';
 
@@ -27,6 +28,8 @@ export async function measurePooledSteps(
   const imageSize = inputImageSize(model)!;
   const numClasses = model.outputs[0]!.shape[1] as number;
   const { batchSize } = options;
+  // Before any worker starts: the workers' memory (replica, shard, runtime) and the model of record must fit.
+  await checkWorkerMemory({ model, workers: options.workers, batchSize, imageSize, numClasses, optimizer: options.optimizer });
   const xs = tf.randomNormal([batchSize, imageSize, imageSize, 3], 0, 1, 'float32', options.seed);
   const ys = tf.tidy(() => tf.oneHot(tf.randomUniform([batchSize], 0, numClasses, 'int32', options.seed), numClasses));
   const pool = await WorkerPool.start({ workers: options.workers, model, optimizer: { ...options.optimizer, featuresLrScale: 1 }, classifier: classifierIndices(model) });

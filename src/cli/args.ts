@@ -9,10 +9,36 @@ export type ParsedArgs<T extends OptionSpec> = ReturnType<typeof parseArgs<{ arg
 
 export function parseCommandArgs<const T extends OptionSpec>(argv: string[], options: T, allowPositionals = false): ParsedArgs<T> {
   try {
-    return parseArgs({ args: argv, options, allowPositionals, strict: true as const });
+    return parseArgs({ args: attachDashValues(argv, options), options, allowPositionals, strict: true as const });
   } catch (error) {
-    throw new UsageError((error as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
+    const message = (error as Error).message;
+    // parseArgs's words for a value that is missing or looks like an option ("argument is ambiguous").
+    const noValue = /^Option '(--[\w-]+)(?: <value>)?' argument (?:missing|is ambiguous)/.exec(message);
+    if (noValue) throw new UsageError(`${noValue[1]} needs a value`);
+    throw new UsageError(message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
   }
+}
+
+/**
+ * `--budget -5GiB` → `--budget=-5GiB`: a value beginning with a single '-' (a negative number, a size) goes
+ * to the option before it, so its own check names the option and what is allowed; parseArgs would take it
+ * for an option and answer "argument is ambiguous". No command has single-dash options, so nothing is lost;
+ * '--…' stays an option.
+ */
+function attachDashValues(argv: string[], options: OptionSpec): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const next = argv[i + 1];
+    const name = arg.startsWith('--') && !arg.includes('=') ? arg.slice(2) : undefined;
+    if (name !== undefined && options[name]?.type === 'string' && next !== undefined && /^-[^-]/.test(next)) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
 }
 
 export function integer(value: string | undefined, option: string, { min = 1, fallback }: { min?: number; fallback?: number } = {}): number {

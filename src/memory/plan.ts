@@ -21,7 +21,7 @@ import { LEANEST_MODE, MEMORY_MODES, type MemoryMode } from '../layers/memory-mo
 import { partsOf, setMemoryMode } from '../layers/model-modes.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { UsageError } from '../util/errors.js';
-import { formatMiB as formatMiBOf } from '../util/format.js';
+import { formatMiB as formatMiBOf, formatSize } from '../util/format.js';
 import { byteSize, integer } from '../util/validate.js';
 import { blockCost, costFactorsFor, stemMacs, type BlockShape } from './cost.js';
 
@@ -95,8 +95,8 @@ export function blockShapes(model: tf.LayersModel, imageSize: number): BlockShap
   });
 }
 
-/** Runs `fn` with a meta backend active, then returns to the backend that was active. */
-async function onMeta<T>(meta: BackendTraits['plannedOn'], fn: () => Promise<T>): Promise<T> {
+/** Runs `fn` with a meta backend active, then returns to the backend that was active (also parallel/admission.ts). */
+export async function onMeta<T>(meta: BackendTraits['plannedOn'], fn: () => Promise<T>): Promise<T> {
   const previous = tf.getBackend();
   await initBackend(meta);
   try {
@@ -147,7 +147,7 @@ export async function planMemory(options: PlanMemoryOptions): Promise<MemoryPlan
       const base = await measure(leanest);
       if (base.wholeStep > budgetBytes) {
         throw new UsageError(
-          `memory budget ${formatMiB(budgetBytes)} is too small for batch ${batchSize} at ${imageSize}²: the smallest whole step any plan ` +
+          `memory budget ${formatSize(budgetBytes)} is too small for batch ${batchSize} at ${imageSize}²: the smallest whole step any plan ` +
             `needs is ${formatMiB(base.wholeStep)} (every dense block in ${LEANEST_MODE} mode); give at least that, or a smaller batch`,
         );
       }
@@ -221,7 +221,7 @@ export async function applyMemoryBudget(model: tf.LayersModel, options: ApplyMem
 export function describePlan(plan: MemoryPlan): string {
   const modes = plan.blocks.map((b) => `${b.name} ${b.mode}`).join(', ');
   return (
-    `memory plan: ${modes}; whole step ${formatMiB(plan.wholeStepBytes)} of ${formatMiB(plan.budgetBytes)} ` +
+    `memory plan: ${modes}; whole step ${formatMiB(plan.wholeStepBytes)} of ${formatSize(plan.budgetBytes)} ` +
     `(measured on ${plan.metaBackend}); predicted time ${plan.relativeTime.toFixed(2)}× the fastest plan on ${plan.costBackend}`
   );
 }

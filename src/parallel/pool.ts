@@ -54,8 +54,16 @@ export function shardSizes(n: number, workers: number): number[] {
   return Array.from({ length: workers }, (_, r) => base + (r < n % workers ? 1 : 0));
 }
 
+let threadsStarted = 0;
+
+/** Worker threads this module has started since the process began: lets tests show a refused run started none. */
+export function workerThreadsStarted(): number {
+  return threadsStarted;
+}
+
 /** How a worker is started: the compiled worker.js, or worker.ts through tsx when running from source. */
 function startWorker(workerData: WorkerData): Worker {
+  threadsStarted++;
   const here = import.meta.url;
   if (here.endsWith('.ts')) {
     const entry = new URL('./worker.ts', here).href;

@@ -2,6 +2,7 @@
 import * as os from 'node:os';
 import { backendTraits, workerBackends } from '../backend/traits.js';
 import { UsageError } from '../util/errors.js';
+import { checkWorkerCores } from './admission.js';
 
 /** The `workers` option's values: a count, or 'auto'. */
 export type WorkersOption = number | 'auto';
@@ -25,12 +26,14 @@ export function resolveWorkers(requested: WorkersOption | undefined, backend: st
 
 /**
  * Refuses more than one worker on a backend that cannot run them (the benchmarks: meta measures workers'
- * memory exactly, wasm and cpu run them).
+ * memory exactly, wasm and cpu run them), and, where they run, more workers than cores unless
+ * allowOversubscribe (admission.ts). On meta nothing starts: any count may be planned for another machine.
  */
-export function checkWorkersBackend(workers: number, backend: string): void {
+export function checkWorkersBackend(workers: number, backend: string, { allowOversubscribe = false } = {}): void {
   if (workers > 1 && backendTraits(backend).workers === null) {
     throw new UsageError(`workers above 1 need the ${workerBackends().join(' or ')} backend (or meta, for memory); the backend is ${backend}`);
   }
+  if (backendTraits(backend).workers === 'compute') checkWorkerCores(workers, allowOversubscribe);
 }
 
 /** Checks the option's form: an integer ≥ 1 or 'auto'. */

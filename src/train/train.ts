@@ -9,6 +9,7 @@ import { applyMemoryBudget } from '../memory/plan.js';
 import { fileSystemHandler } from '../io/file-system.js';
 import { UsageError } from '../util/errors.js';
 import { stderrLogger, type Logger } from '../util/logger.js';
+import { formatSize } from '../util/format.js';
 import { BestWeights } from './best.js';
 import { epochSeed, prepareData, type DataSource } from './data-source.js';
 import { evaluate } from './evaluate.js';
@@ -16,10 +17,11 @@ import { writeClassNames } from '../data/class-names.js';
 import { localSteps, poolSteps, trainEpoch } from './loop.js';
 import { WorkerPool } from '../parallel/pool.js';
 import { resolveWorkers } from '../parallel/workers.js';
+import { admitWorkerCount, checkWorkerMemory } from '../parallel/admission.js';
 import { buildModel, defaultMemoryMode } from './model-setup.js';
 import { classifierIndices, paramGroups } from '../step/step.js';
 import { checkOptions, type Checked, type RunSettings } from './options.js';
-import { TrainingOptimizer } from '../step/optimizers.js';
+import { TrainingOptimizer, type OptimizerSettings } from '../step/optimizers.js';
 import { createTrainingProgress } from './progress.js';
 import { applyRecipe, defaultedKeys, logSettings } from './recipe.js';
 import { formatEpoch, isBetter, writeReports } from './reports.js';
@@ -28,18 +30,30 @@ import { restoreRun, snapshotRun } from './resume.js';
 import { clearSnapshots, readSnapshot, type LoadedSnapshot } from './snapshots.js';
 import type { BestEpoch, EpochMetrics, TrainDenseNetOptions, TrainResult } from './types.js';
 
+/** The optimizer whose state a memory measurement counts: training's own. */
+function optimizerOf(settings: RunSettings): OptimizerSettings {
+  const { lr, momentum, weightDecay } = settings;
+  return { name: settings.optimizer, lr, momentum, weightDecay };
+}
+
 /**
  * Sets each dense block's memory mode so that the whole step fits settings.memoryBudget (planMemory). With
  * workers, each holds a replica and the largest shard, within an equal share of the budget.
  */
 async function planToBudget(model: tf.LayersModel, settings: RunSettings, workers: number, logger: Logger): Promise<void> {
-  const { imageSize, numClasses, lr, momentum, weightDecay } = settings;
+  const { imageSize, numClasses } = settings;
   // The plan counts the optimizer's state in the whole step: training's own optimizer.
-  const optimizer = { name: settings.optimizer, lr, momentum, weightDecay };
+  const optimizer = optimizerOf(settings);
   const batchSize = Math.ceil(settings.batchSize / workers);
   const budget = Math.floor(settings.memoryBudget! / workers);
-  if (workers > 1) logger.info(`memory budget: ${workers} workers, each a replica and ${batchSize} images within ${budget} bytes`);
-  await applyMemoryBudget(model, { batchSize, imageSize, numClasses, budget, optimizer, logger });
+  const shared = `memoryBudget ${formatSize(settings.memoryBudget!)} shared by ${workers} workers, each a replica and ${batchSize} images within ${formatSize(budget)}`;
+  if (workers > 1) logger.info(shared);
+  try {
+    await applyMemoryBudget(model, { batchSize, imageSize, numClasses, budget, optimizer, logger });
+  } catch (error) {
+    // planMemory names the share it was given; the caller gave the whole.
+    throw workers > 1 && error instanceof UsageError ? new UsageError(`${shared}: ${error.message}`) : error;
+  }
 }
 
 /** Runs `fn`, turning an out-of-memory failure into explainOutOfMemory's message. */
@@ -77,6 +91,8 @@ async function prepare(options: TrainDenseNetOptions): Promise<Prepared> {
   settings.numClasses = data.numClasses;
   settings.imageSize = data.imageSize;
   if (!snapshot) applyRecipe(settings, checked.given, data.trainImages);
+  // A count refused on this machine is refused before the backend loads ('auto' is one per core at most).
+  if (typeof checked.workers === 'number') admitWorkerCount({ workers: checked.workers, batchSize: settings.batchSize, allowOversubscribe: checked.allowOversubscribe });
   return { checked, snapshot, settings, data };
 }
 
@@ -100,7 +116,12 @@ export async function trainDenseNet(options: TrainDenseNetOptions): Promise<Trai
   await tf.ready();
   const memoryMode = checked.memoryMode ?? defaultMemoryMode();
   const oomContext = { model: settings.model.startsWith('config:') ? 'a DenseNet' : settings.model, batchSize: settings.batchSize, memoryMode };
-  const workers = resolveWorkers(checked.workers, tf.getBackend());
+  const workers = admitWorkerCount({
+    workers: resolveWorkers(checked.workers, tf.getBackend()),
+    batchSize: settings.batchSize,
+    allowOversubscribe: checked.allowOversubscribe,
+    logger: baseLogger,
+  });
   const model = await explainingOom(() => buildModel(checked, settings, data, baseLogger, snapshot), oomContext);
   if (settings.memoryBudget !== null) await planToBudget(model, settings, workers, baseLogger);
   const optimizer = new TrainingOptimizer({
@@ -128,6 +149,8 @@ export async function trainDenseNet(options: TrainDenseNetOptions): Promise<Trai
     }
     const { features, classifier } = paramGroups(model);
     if (workers > 1) {
+      const { imageSize, numClasses, batchSize } = settings;
+      await checkWorkerMemory({ model, workers, batchSize, imageSize, numClasses, optimizer: optimizerOf(settings) });
       pool = await WorkerPool.start({ workers, model, optimizer: optimizer.settings, optimizerState: snapshot ? optimizer : undefined, classifier: classifierIndices(model) });
       logger.info(`data-parallel: ${workers} workers on ${tf.getBackend()}, batch ${settings.batchSize} split into shards of ${Math.ceil(settings.batchSize / workers)} or fewer, batch norm synchronized`);
     }

@@ -199,9 +199,13 @@ export interface TrainDenseNetOptions {
    * is synchronized across them and the gradients are summed in a fixed order, so the run computes the same
    * function as one process (equal to float32 rounding) and repeats bit-exactly with the same worker count.
    * 'auto': one per core on wasm and cpu, 1 elsewhere. Default 1 (this thread). A memoryBudget is shared
-   * between the workers.
+   * between the workers. Before any worker starts: a count above the batch size is capped to it (one log
+   * line), one above the machine's cores refused (see allowOversubscribe), and a run whose workers' memory
+   * does not fit the free memory (or the wasm heap) refused with the figures and the largest count that fits.
    */
   workers?: number | 'auto';
+  /** Start more workers than the machine has cores (refused by default: they only add memory and waiting). */
+  allowOversubscribe?: boolean;
   /** Progress bars on stderr (only when it is a terminal). Default false. */
   progress?: boolean;
   logger?: Logger;

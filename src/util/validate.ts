@@ -64,13 +64,16 @@ export function plainObject(name: string, value: unknown): Record<string, unknow
 
 const BYTE_UNITS: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
 
-/** A memory size: a number of bytes, or a string like '4GiB', '512MiB', '16GB', '1e9'. */
+/**
+ * A memory size: a number of bytes, or a string like '4GiB', '512MiB', '16GB', '1e9'. Anything else — negative,
+ * zero, a unit we do not know — gets one message naming the argument and the forms allowed.
+ */
 export function byteSize(name: string, value: unknown): number | undefined {
   if (value === undefined) return undefined;
   const match = typeof value === 'string' ? /^\s*(\d+(?:\.\d+)?(?:e\d+)?)\s*([kmgt]i?b|b)?\s*$/i.exec(value) : null;
   const bytes = typeof value === 'number' ? value : match ? Number(match[1]) * BYTE_UNITS[(match[2] ?? 'b').toLowerCase()]! : NaN;
   if (!Number.isFinite(bytes) || bytes < 1) {
-    throw new UsageError(`${name} must be a size like 4GiB, 512MiB or 16GB (or a number of bytes); got ${describe(value)}`);
+    throw new UsageError(`${name}: ${describe(value)} is not a size; use a positive number with a unit, e.g. 4GiB, 512MiB, 16GB (or a number of bytes)`);
   }
   return Math.floor(bytes);
 }

@@ -10,11 +10,11 @@ import { MIN_IMAGE_SIZE } from '../../layers/config.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { UsageError } from '../../util/errors.js';
 import type { CommandIO } from '../command-io.js';
-import { MIB } from '../../util/format.js';
+import { formatSize, MIB } from '../../util/format.js';
 import { choice, integer, integerList, memoryModeValue, parseBytes, parseCommandArgs } from '../args.js';
 import { backendTraits } from '../../backend/traits.js';
 import { checkWorkersBackend } from '../../parallel/workers.js';
-import { formatBytes, formatMiB, formatNumber, table } from '../format.js';
+import { formatMiB, formatNumber, table } from '../format.js';
 import { createProgress } from '../progress.js';
 
 export const BENCH_HELP = `Usage: efficient-densenet bench [options]
@@ -33,7 +33,10 @@ Memory and time of one training step (SGD with Nesterov momentum, random data) p
                       N workers / the ceiling's speedup
   --workers N[,N…]    data-parallel workers (wasm, cpu; each a replica and a shard of the batch, batch norm
                       synchronized), e.g. 1,2 to compare (default 1). On meta: one worker's exact memory
-                      and the whole machine's (every worker and the main thread's model of record)
+                      and the whole machine's (every worker and the main thread's model of record).
+                      Elsewhere no more than the cores, nor than the smallest batch
+  --allow-oversubscribe
+                      run more workers than the machine has cores (they share them: no speed, more memory)
   --classes N         classifier width (default 4)
   --json              print one JSON document on stdout instead of the table
   --chart FILE.svg    also draw the step peak against batch size, a line per mode (log memory axis)
@@ -56,6 +59,7 @@ export const BENCH_OPTIONS = {
   repeat: { type: 'string' },
   ceiling: { type: 'boolean' },
   workers: { type: 'string' },
+  'allow-oversubscribe': { type: 'boolean' },
   classes: { type: 'string' },
   json: { type: 'boolean' },
   chart: { type: 'string' },
@@ -102,7 +106,7 @@ export async function benchCommand(argv: string[], io: CommandIO): Promise<void>
   }
   if (repeat !== undefined) {
     const { benchRounds } = await import('./bench-rounds.js');
-    checkWorkersBackend(Math.max(...workers), backend);
+    checkWorkersBackend(Math.max(...workers), backend, { allowOversubscribe: values['allow-oversubscribe'] ?? false });
     return benchRounds({ model, imageSize, batches, modes, workers, backend, steps, numClasses, repeat, ceiling: values.ceiling ?? false, python, json: values.json ?? false }, io);
   }
 
@@ -119,6 +123,7 @@ export async function benchCommand(argv: string[], io: CommandIO): Promise<void>
       steps,
       numClasses,
       workers,
+      allowOversubscribe: values['allow-oversubscribe'] ?? false,
       onStart: (config, index) => progress.update(index, `${config.mode} batch ${config.batch}${(config.workers ?? 1) > 1 ? `, ${config.workers} workers` : ''}`),
       onResult: (result, done) => progress.update(done, `${result.mode} batch ${result.batch} done`),
     });
@@ -258,14 +263,14 @@ export async function memoryChart(report: BenchReport): Promise<string> {
 /** The whole step (baseline + step peak) against batch size, a line per mode, with the budget as a line. */
 export async function budgetChart(report: BenchReport, budgetBytes: number): Promise<string> {
   return renderLineChartSvg({
-    title: `${report.model} whole training step against a ${formatBytes(budgetBytes)} budget, ${report.imageSize}² (${report.backend})`,
+    title: `${report.model} whole training step against a ${formatSize(budgetBytes)} budget, ${report.imageSize}² (${report.backend})`,
     xLabel: 'batch size (log scale)',
     yLabel: 'whole step (MiB: weights, optimizer state, batch, step peak; log scale)',
     // Batches usually grow geometrically (8, 32, 128, …): a log axis spaces them evenly.
     xScale: 'log',
     yScale: 'log',
     integerX: true,
-    rules: [{ y: budgetBytes / MIB, label: `budget ${formatBytes(budgetBytes)}` }],
+    rules: [{ y: budgetBytes / MIB, label: `budget ${formatSize(budgetBytes)}` }],
     series: seriesOf(report, (r) => r.peakBytes),
   });
 }

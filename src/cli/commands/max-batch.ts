@@ -10,6 +10,7 @@ import { planMemory } from '../../memory/plan.js';
 import { MIN_IMAGE_SIZE, VARIANT_NAMES, type DenseNetVariant } from '../../layers/config.js';
 import { checkWorkersBackend } from '../../parallel/workers.js';
 import { UsageError } from '../../util/errors.js';
+import { formatSize } from '../../util/format.js';
 import { choice, integer, memoryModeValue, parseBytes, parseCommandArgs } from '../args.js';
 import { formatBytes, table } from '../format.js';
 import { createProgress } from '../progress.js';
@@ -26,7 +27,10 @@ The largest batch whose whole training step (weights, optimizer state, batch and
   --backend B         ${BACKEND_NAMES.join(' | ')} (default meta: exact engine bytes; others run real steps)
   --classes N         classifier width (default 4)
   --workers N         data-parallel workers sharing the budget: each holds a replica and its shard, the main
-                      thread the model of record; the batch found is the whole batch, a multiple of N (default 1)
+                      thread the model of record; the batch found is the whole batch, a multiple of N (default 1).
+                      On a computing backend no more than the cores, and each probe's workers must fit free memory
+  --allow-oversubscribe
+                      run more workers than the machine has cores
   --max N             upper limit of the search (default 65536)
   --json              print JSON on stdout`;
 
@@ -39,6 +43,7 @@ export const MAX_BATCH_OPTIONS = {
   backend: { type: 'string' },
   classes: { type: 'string' },
   workers: { type: 'string' },
+  'allow-oversubscribe': { type: 'boolean' },
   max: { type: 'string' },
   json: { type: 'boolean' },
   verbose: { type: 'boolean' },
@@ -59,7 +64,7 @@ export async function maxBatchCommand(argv: string[], io: CommandIO): Promise<vo
   const workers = integer(values.workers, 'workers', { fallback: 1 });
   if (workers > 1 && modeGroup === 'auto') throw new UsageError('--memory-mode auto plans one process; with --workers, give the modes to compare');
   const backend = await initBackend(backendName, { logger: io.logger });
-  checkWorkersBackend(workers, backend);
+  checkWorkersBackend(workers, backend, { allowOversubscribe: values['allow-oversubscribe'] ?? false });
   const isolate = backendTraits(backend).computes;
   const progress = createProgress(!values.json);
   const results: Array<{ mode: string; maxBatch: number; peakBytes: number | null; probes: unknown[]; plan?: string[] }> = [];
@@ -104,7 +109,7 @@ export async function maxBatchCommand(argv: string[], io: CommandIO): Promise<vo
   }
   io.stdout(
     [
-      `${model}, ${imageSize}×${imageSize}, budget ${formatBytes(budgetBytes)} for the whole step (backend ${backend}${workers > 1 ? `, ${workers} workers sharing it; batch = the whole batch` : ''}):`,
+      `${model}, ${imageSize}×${imageSize}, budget ${formatSize(budgetBytes)} for the whole step (backend ${backend}${workers > 1 ? `, ${workers} workers sharing it; batch = the whole batch` : ''}):`,
       '',
       table(['mode', 'max batch', 'peak at that batch', 'probes'], results.map((r) => [r.mode, String(r.maxBatch), formatBytes(r.peakBytes), String(r.probes.length)])),
     ].join('\n'),

@@ -70,7 +70,9 @@ or DIR/<class>/* split per class by --val-split. Progress goes to stderr; the re
   --seed N              same seed, same run (default random, reported)
   --backend B           ${COMPUTING_BACKENDS.join(' | ')} (default auto, or EFFICIENT_DENSENET_BACKEND)
   --workers N|auto      data-parallel worker threads, each its own tfjs (wasm, cpu): every batch split into
-                        shards, batch norm synchronized, same result as one; auto = one per core (default 1)
+                        shards, batch norm synchronized, same result as one; auto = one per core (default 1).
+                        Capped to --batch; refused above the cores, or when the workers' memory does not fit
+  --allow-oversubscribe run more --workers than the machine has cores
   --json                print { history, best, classNames, seed } as JSON on stdout
   --verbose             stack traces on failure`;
 
@@ -107,6 +109,7 @@ export const TRAIN_OPTIONS = {
   seed: { type: 'string' },
   backend: { type: 'string' },
   workers: { type: 'string' },
+  'allow-oversubscribe': { type: 'boolean' },
   json: { type: 'boolean' },
   verbose: { type: 'boolean' },
   help: { type: 'boolean' },
@@ -203,6 +206,7 @@ export async function trainCommand(argv: string[], io: CommandIO): Promise<void>
     overwrite: values.overwrite ?? false,
     seed,
     workers,
+    allowOversubscribe: values['allow-oversubscribe'] ? true : undefined,
     progress: true,
     logger: io.logger,
   };
