@@ -58,7 +58,7 @@ async function trainingSteps(mode: MemoryMode): Promise<{ moves: Map<string, Flo
   const model = perturbNorms(tinyDenseNet(mode), 3);
   const before = new Map<string, Float32Array>();
   for (const w of model.weights) before.set(w.originalName, await read(w.read()));
-  const optimizer = new TrainingOptimizer({ name: 'sgd', lr: 0.05, momentum: 0.9, weightDecay: 0 });
+  const optimizer = new TrainingOptimizer({ name: 'sgd', lr: 0.05, momentum: 0.9, weightDecay: 0, nesterov: false });
   const xs = tf.randomNormal([4, 32, 32, 3], 0, 1, 'float32', 8);
   const ys = tf.oneHot([0, 1, 2, 1], 3);
   const losses: number[] = [];

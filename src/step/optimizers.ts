@@ -19,8 +19,10 @@ export interface OptimizerSettings {
   lr: number;
   /** Coupled L2 weight decay: grad += weightDecay · w for every trained parameter, before the update. */
   weightDecay: number;
-  /** SGD momentum (Nesterov). Ignored by Adam. */
+  /** SGD momentum. Ignored by Adam. */
   momentum: number;
+  /** SGD with Nesterov momentum (torch.optim.SGD's `nesterov`; default true, the DenseNet paper's recipe). */
+  nesterov?: boolean;
 }
 
 /** One training step's outputs; the caller owns both scalars. */
@@ -88,7 +90,7 @@ export class TrainingOptimizer {
     this.currentLr = settings.lr;
     const make = (lr: number): tf.Optimizer =>
       settings.name === 'sgd'
-        ? tf.train.momentum(lr, settings.momentum, true)
+        ? tf.train.momentum(lr, settings.momentum, settings.nesterov ?? true)
         : // β and ε as torch.optim.Adam (tfjs would take ε from the backend, 1e-7 on float32).
           tf.train.adam(lr, 0.9, 0.999, 1e-8);
     this.optimizers = { classifier: make(settings.lr), features: make(settings.lr * this.settings.featuresLrScale) };

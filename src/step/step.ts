@@ -43,7 +43,7 @@ export const MEASURING_OPTIMIZER: OptimizerSettings = { name: 'sgd', lr: 0.01, m
 
 /** Describes an optimizer's settings in one phrase, for reports: "SGD (Nesterov momentum 0.9)". */
 export function describeOptimizer(settings: OptimizerSettings): string {
-  return settings.name === 'sgd' ? `SGD (Nesterov momentum ${settings.momentum})` : 'Adam';
+  return settings.name === 'sgd' ? `SGD (${settings.nesterov === false ? '' : 'Nesterov '}momentum ${settings.momentum})` : 'Adam';
 }
 
 /** Runs one step of `model` on a batch; the caller owns the returned loss and correct count. */
