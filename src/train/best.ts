@@ -9,10 +9,12 @@ export class BestWeights {
   private values: tf.Tensor[] | null = null;
 
   /** Copies the model's weights (running statistics included), replacing an earlier copy. */
-  keep(model: tf.LayersModel): void {
+  async keep(model: tf.LayersModel): Promise<void> {
     this.dispose();
     // Byte copies, not clones: a clone shares its data with the variable, and backends may update in place.
-    this.values = model.getWeights().map((w) => tf.tensor(w.dataSync().slice(), w.shape, w.dtype));
+    // Read asynchronously: webgpu cannot read a GPU buffer synchronously in Node (no OffscreenCanvas).
+    const weights = model.getWeights();
+    this.values = await Promise.all(weights.map(async (w) => tf.tensor((await w.data()).slice(), w.shape, w.dtype)));
   }
 
   /**

@@ -187,7 +187,7 @@ export async function trainDenseNet(options: TrainDenseNetOptions): Promise<Trai
       const improved = isBetter(metrics, best, history);
       if (improved) {
         best = { epoch: metrics.epoch, valAccuracy: metrics.valAccuracy, valLoss: metrics.valLoss, ...(val ? { confusion: val.confusion } : {}) };
-        bestWeights.keep(model);
+        await bestWeights.keep(model);
       }
       if (outDir !== undefined) {
         if (improved) await model.save(fileSystemHandler(outDir));
