@@ -219,11 +219,24 @@ export function toTorchvisionLayout(model: tf.LayersModel, torchvisionName: stri
  * without num_batches_tracked (PyTorch fills it in when a plain dict is loaded).
  */
 export function exportTorchvisionStateDict(model: tf.LayersModel): Map<string, { shape: number[]; data: Float32Array }> {
+  return stateDictFrom(model, (variable) => variable.read().dataSync() as Float32Array);
+}
+
+/**
+ * exportTorchvisionStateDict, reading the values asynchronously: what every backend supports (webgpu in Node
+ * cannot read a GPU buffer synchronously). What saving uses.
+ */
+export async function exportTorchvisionStateDictAsync(model: tf.LayersModel): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
+  const values = new Map<tf.LayerVariable, Float32Array>();
+  for (const { variable } of torchvisionSlots(model).values()) values.set(variable, (await variable.read().data()) as Float32Array);
+  return stateDictFrom(model, (variable) => values.get(variable)!);
+}
+
+function stateDictFrom(model: tf.LayersModel, valuesOf: (variable: tf.LayerVariable) => Float32Array): Map<string, { shape: number[]; data: Float32Array }> {
   const out = new Map<string, { shape: number[]; data: Float32Array }>();
   for (const [name, { variable, layout }] of torchvisionSlots(model)) {
     const shape = variable.shape as number[];
-    const values = variable.read().dataSync() as Float32Array;
-    out.set(name, { shape: torchShape(shape, layout), data: toTorchLayout(values, shape, layout) });
+    out.set(name, { shape: torchShape(shape, layout), data: toTorchLayout(valuesOf(variable), shape, layout) });
   }
   return out;
 }

@@ -13,7 +13,7 @@ import { checkHashPrefix, parseStateDict } from './state-dict.js';
 import {
   CLASSIFIER_PREFIX,
   describe,
-  exportTorchvisionStateDict,
+  exportTorchvisionStateDictAsync,
   isBatchesTracked,
   LEGACY_NAME,
   listNames,
@@ -68,15 +68,15 @@ export async function saveTorchvisionWeights(model: tf.LayersModel, path: string
   if (typeof path !== 'string' || path.length === 0) {
     throw new UsageError(`saveTorchvisionWeights: path must be a non-empty string, got ${describe(path)}`);
   }
-  await writeSafetensors(path, exportTorchvisionStateDict(model), { format: 'pt' });
+  await writeSafetensors(path, await exportTorchvisionStateDictAsync(model), { format: 'pt' });
 }
 
 /**
  * The same safetensors file as saveTorchvisionWeights writes, as bytes: for a browser (a download) or any
  * other place that is not a local file.
  */
-export function torchvisionSafetensorsBytes(model: tf.LayersModel): Uint8Array {
-  return encodeSafetensors(exportTorchvisionStateDict(model), { format: 'pt' });
+export async function torchvisionSafetensorsBytes(model: tf.LayersModel): Promise<Uint8Array> {
+  return encodeSafetensors(await exportTorchvisionStateDictAsync(model), { format: 'pt' });
 }
 
 // ---------------------------------------------------------------- load

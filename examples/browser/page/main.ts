@@ -249,7 +249,7 @@ async function run(): Promise<void> {
 trainButton.addEventListener('click', () => void run());
 stopButton.addEventListener('click', () => (stopRequested = true));
 tfjsButton.addEventListener('click', () => trained && void downloadTfjs(trained));
-safetensorsButton.addEventListener('click', () => trained && downloadSafetensors(trained));
+safetensorsButton.addEventListener('click', () => void (trained && downloadSafetensors(trained)));
 modeSelect.addEventListener('change', () => {
   // Switching the mode of a trained model changes how its next steps use memory, never its weights.
   if (trained) applyMode(trained, modeSelect.value as MemoryMode);

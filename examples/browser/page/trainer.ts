@@ -219,6 +219,6 @@ export async function downloadTfjs(model: tf.LayersModel): Promise<void> {
 }
 
 /** The trained model as a torchvision state_dict in safetensors (PyTorch loads it with strict=True). */
-export function downloadSafetensors(model: tf.LayersModel): void {
-  downloadBytes(torchvisionSafetensorsBytes(model), 'densenet-browser-demo.safetensors');
+export async function downloadSafetensors(model: tf.LayersModel): Promise<void> {
+  downloadBytes(await torchvisionSafetensorsBytes(model), 'densenet-browser-demo.safetensors');
 }
