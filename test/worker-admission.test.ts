@@ -117,7 +117,7 @@ describe('worker memory', () => {
     // 4 workers: 4 × 142 + 5 = 573 MiB; 3: 3 × 144 + 5 = 437 MiB fits 450 MiB.
     const free = 450 * MiB;
     await expect(fitWorkerMemory({ workers: 4, batchSize: 16, stepBytes, recordBytes: 5 * MiB, freeBytes: free, heapLimitBytes: null })).rejects.toThrow(
-      /^4 workers need 573 MiB \(each 142 MiB: its replica and shard of 4 14 MiB, its own Node and tfjs ≈128 MiB; the main thread's model 5 MiB\), but only 450 MiB of memory is free; at most 3 workers fit/,
+      /^4 workers need 573 MiB \(each 142 MiB: its replica and a shard of 4 images, 14 MiB, its own Node and tfjs ≈128 MiB; the main thread's model 5 MiB\), but only 450 MiB of memory is free; at most 3 workers fit/,
     );
     await expect(fitWorkerMemory({ workers: 4, batchSize: 16, stepBytes, recordBytes: 5 * MiB, freeBytes: 200 * MiB, heapLimitBytes: null })).rejects.toThrow(
       /no count from 2 to 4 fits: use workers 1 \(this thread\)/,
@@ -136,7 +136,7 @@ describe('worker memory', () => {
     machine.freeMemoryBytes = () => 300 * MiB;
     const message = await refusedWithoutWorkers(
       () => run({ workers: 3, allowOversubscribe: true }),
-      /^3 workers need .* \(each .*: its replica and shard of 3 .*, exact on meta-wasm, its own Node and tfjs ≈128 MiB; the main thread's model .*\), but only 300 MiB of memory is free; at most 2 workers fit/,
+      /^3 workers need .* \(each .*: its replica and a shard of 3 images, .*, exact on meta-wasm, its own Node and tfjs ≈128 MiB; the main thread's model .*\), but only 300 MiB of memory is free; at most 2 workers fit/,
     );
     expect(message.split('\n')).toHaveLength(1);
     const lines: string[] = [];

@@ -126,7 +126,7 @@ export async function fitWorkerMemory(fit: WorkerMemoryFit): Promise<WorkerMemor
   let largest = 0;
   for (let n = fit.workers - 1; n >= 2 && largest === 0 && !overHeap; n--) if (fits(await needOf(n))) largest = n;
   const figures =
-    `${fit.workers} workers need ${size(need.totalBytes)} (each ${size(need.perWorkerBytes)}: its replica and shard of ${need.shard} ${size(need.stepBytes)}` +
+    `${fit.workers} workers need ${size(need.totalBytes)} (each ${size(need.perWorkerBytes)}: its replica and a shard of ${need.shard} image${need.shard === 1 ? '' : 's'}, ${size(need.stepBytes)}` +
     `${fit.measuredOn ? `, ${fit.measuredOn}` : ''}, its own Node and tfjs ≈${formatSize(WORKER_RUNTIME_BYTES)}; the main thread's model ${size(need.recordBytes)})`;
   const why = overHeap
     ? `a worker's step (${size(need.stepBytes)}) is over its backend's ${formatSize(fit.heapLimitBytes!)} heap`
