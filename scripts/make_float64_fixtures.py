@@ -7,6 +7,9 @@ Run from the repository root with Debian's PyTorch (CI never needs it; the outpu
     /usr/bin/python3 scripts/make_float64_fixtures.py --densenet121 SIZE BATCH OUT_DIR
                                                                       # one DenseNet-121 reference, anywhere
                                                                       # (scripts/numerics-table.ts uses it)
+    ... --densenet121 SIZE BATCH OUT_DIR --seed S                     # other weights and data, weights written
+                                                                      # too (scripts/float64-sweep.ts reads them)
+    ... --small SIZE BATCH OUT_DIR --seed S                           # one seeded small-DenseNet fixture
 
 The exact result of a training step is its float64 run: the same weights and batch (float32 values, exactly
 representable in float64), every op in float64. PyTorch's float32 run of the same step is off from it by
@@ -95,8 +98,22 @@ def reference_tensors(x, labels, f64):
     return {k: v.to(torch.float32) for k, v in tensors.items()}
 
 
-def small_model():
-    return perturbed_densenet(SMALL_ARCH)
+def small_model(seed=0):
+    """The small DenseNet; seed s > 0 draws its weights (torch.manual_seed) and BN perturbation from 100·s on."""
+    if not seed:
+        return perturbed_densenet(SMALL_ARCH)
+    torch.manual_seed(100 * seed)
+    model = DenseNet(**SMALL_ARCH)
+    generator = torch.Generator().manual_seed(100 * seed + 1)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                c = module.num_features
+                module.weight.copy_(torch.rand(c, generator=generator) + 0.5)
+                module.bias.copy_(torch.randn(c, generator=generator) * 0.2)
+                module.running_mean.copy_(torch.randn(c, generator=generator) * 0.2)
+                module.running_var.copy_(torch.rand(c, generator=generator) + 0.5)
+    return model
 
 
 def batch(size, n, classes, seed):
@@ -106,13 +123,13 @@ def batch(size, n, classes, seed):
     return x, labels
 
 
-def make_small(name, size, n):
-    model = small_model()
-    x, labels = batch(size, n, SMALL_ARCH['num_classes'], 2)
+def make_small(name, size, n, seed=0, out=None):
+    model = small_model(seed)
+    x, labels = batch(size, n, SMALL_ARCH['num_classes'], 2 + 100 * seed)
     weights = {k: v for k, v in model.state_dict().items() if not k.endswith('num_batches_tracked')}
     f32, f64 = float32_and_float64(model, x, labels)
     errors = measures(f32, f64)
-    out = os.path.join(ROOT, name)
+    out = out or os.path.join(ROOT, name)
     meta = {'generator': 'scripts/make_float64_fixtures.py', 'torch': torch.__version__}
     write_safetensors(os.path.join(out, 'weights.safetensors'), weights, meta)
     write_safetensors(os.path.join(out, 'reference.safetensors'), reference_tensors(x, labels, f64), meta)
@@ -124,7 +141,7 @@ def make_small(name, size, n):
         'reference': 'float64 (rounded to float32 once)',
         'loss': 'mean cross-entropy of train_logits',
         'bn_perturbation': 'as test/fixtures/torchvision/small (make_torchvision_fixtures.py)',
-        'seeds': {'init': 0, 'bn': 1, 'data': 2},
+        'seeds': {'init': 100 * seed, 'bn': 100 * seed + 1, 'data': 2 + 100 * seed} if seed else {'init': 0, 'bn': 1, 'data': 2},
         'torch_float32_errors': errors,
         'state_dict': spec_list(model),
         'versions': versions(),
@@ -132,23 +149,29 @@ def make_small(name, size, n):
     print('%s: %s' % (name, json.dumps(errors)))
 
 
-def make_densenet121(size, n, out):
-    """DenseNet-121 (4 classes) with the deterministic weights of make_torchvision_fixtures.py."""
+def make_densenet121(size, n, out, seed=0):
+    """DenseNet-121 (4 classes) with the deterministic weights of make_torchvision_fixtures.py.
+
+    seed 0: the formula's own weights and data seed 3 (what scripts/numerics-table.ts rebuilds without a weights
+    file); seed s > 0 shifts every tensor index of the formula by 1000·s and the data seed to 3 + s, and writes
+    weights.safetensors beside the reference (test/helpers/float64.ts then loads that file)."""
     model = torchvision.models.densenet121(num_classes=4)
     names = state_dict_names(model)
     sd = model.state_dict()
-    generated = {name: torch.from_numpy(deterministic_tensor(t, name, list(sd[name].shape)))
+    generated = {name: torch.from_numpy(deterministic_tensor(t + 1000 * seed, name, list(sd[name].shape)))
                  for t, name in enumerate(names)}
     model.load_state_dict(generated, strict=False)
-    x, labels = batch(size, n, 4, 3)
+    x, labels = batch(size, n, 4, 3 + seed)
     f32, f64 = float32_and_float64(model, x, labels)
     errors = measures(f32, f64)
     os.makedirs(out, exist_ok=True)
+    if seed:
+        write_safetensors(os.path.join(out, 'weights.safetensors'), generated)
     write_safetensors(os.path.join(out, 'reference.safetensors'), reference_tensors(x, labels, f64))
     write_json(os.path.join(out, 'config.json'), {
         'architecture': {'growth_rate': 32, 'block_config': [6, 12, 24, 16], 'num_init_features': 64,
                          'bn_size': 4, 'drop_rate': 0, 'num_classes': 4},
-        'image_size': size, 'batch': n, 'reference': 'float64 (rounded to float32 once)',
+        'image_size': size, 'batch': n, 'seed': seed, 'reference': 'float64 (rounded to float32 once)',
         'torch_float32_errors': errors, 'state_dict': spec_list(model), 'versions': versions(),
     })
     print(json.dumps(errors))
@@ -157,9 +180,13 @@ def make_densenet121(size, n, out):
 if __name__ == '__main__':
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--densenet121', nargs=3, metavar=('SIZE', 'BATCH', 'OUT_DIR'))
+    parser.add_argument('--small', nargs=3, metavar=('SIZE', 'BATCH', 'OUT_DIR'), help='one small-DenseNet fixture, anywhere')
+    parser.add_argument('--seed', type=int, default=0, help='weight and data seed of --densenet121 / --small (0: the defaults)')
     args = parser.parse_args()
     if args.densenet121:
-        make_densenet121(int(args.densenet121[0]), int(args.densenet121[1]), args.densenet121[2])
+        make_densenet121(int(args.densenet121[0]), int(args.densenet121[1]), args.densenet121[2], args.seed)
+    elif args.small:
+        make_small(os.path.basename(args.small[2]), int(args.small[0]), int(args.small[1]), args.seed, args.small[2])
     else:
         for config, (size, n) in CONFIGS.items():
             make_small(config, size, n)

@@ -25,7 +25,7 @@ const ROOT = fileURLToPath(new URL('./fixtures/float64/', import.meta.url));
 export const FLOAT32_ROUNDING_FLOOR = 2 ** -21;
 const FACTOR = 1.5;
 const BACKENDS = ['wasm', 'cpu'] as const;
-const FIXTURES = ['small40', 'stem128'] as const;
+const FIXTURES = ['small40', 'stem128', 'small40-seed8'] as const;
 
 const fixtures = new Map<string, Float64Fixture>();
 const summary: string[] = [];

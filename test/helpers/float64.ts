@@ -29,6 +29,8 @@ export interface Float64Errors {
   grad_worst_name: string;
   /** max over running statistics tensors of max |a − b| / max |b|. */
   running: number;
+  /** With `perTensor`: each gradient's [‖g − exact‖, ‖exact‖], by torchvision name (for localising). */
+  tensors?: Record<string, [number, number]>;
 }
 
 export const MEASURES = ['eval_logits', 'train_logits', 'loss', 'grad_all', 'grad_worst', 'running'] as const;
@@ -96,7 +98,7 @@ export async function buildFixtureModel(fixture: Float64Fixture, mode: MemoryMod
 }
 
 /** Eval forward, then one training forward + backward from the same state, measured against float64. */
-export function float64Errors(fixture: Float64Fixture, model: tf.LayersModel): Float64Errors {
+export function float64Errors(fixture: Float64Fixture, model: tf.LayersModel, perTensor = false): Float64Errors {
   const input = fixture.reference.tensors.get('input_nchw')!;
   const x = tf.tidy(() => tf.transpose(tf.tensor4d(input.data, input.shape as [number, number, number, number]), [0, 2, 3, 1]));
   const labels = Array.from(ref(fixture, 'labels'), (v) => Math.round(v));
@@ -116,12 +118,14 @@ export function float64Errors(fixture: Float64Fixture, model: tf.LayersModel): F
   let norm2 = 0;
   let worst = 0;
   let worstName = '';
+  const tensors: Record<string, [number, number]> = {};
   for (const [name, norm] of exactNorms) {
     const got = ours.get(name);
     if (!got) throw new Error(`no gradient for ${name}`);
     const d2 = diffSquares(got, ref(fixture, `grad.${name}`));
     diff2 += d2;
     norm2 += norm * norm;
+    if (perTensor) tensors[name] = [Math.sqrt(d2), norm];
     const err = Math.sqrt(d2) / Math.max(norm, 1e-2 * largest);
     if (err > worst) {
       worst = err;
@@ -150,5 +154,6 @@ export function float64Errors(fixture: Float64Fixture, model: tf.LayersModel): F
     grad_worst: worst,
     grad_worst_name: worstName,
     running,
+    ...(perTensor ? { tensors } : {}),
   };
 }
