@@ -41,6 +41,11 @@ function attachDashValues(argv: string[], options: OptionSpec): string[] {
   return out;
 }
 
+/** An option's parsed value, or undefined when it was not given. */
+export function optional<T>(value: string | undefined, parse: (v: string) => T): T | undefined {
+  return value === undefined ? undefined : parse(value);
+}
+
 export function integer(value: string | undefined, option: string, { min = 1, fallback }: { min?: number; fallback?: number } = {}): number {
   if (value === undefined) {
     if (fallback === undefined) throw new UsageError(`--${option} is required`);

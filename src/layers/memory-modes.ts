@@ -134,5 +134,5 @@ export function memoryModeList(separator = ' | '): string {
 export function torchvisionCounterpart(mode: MemoryMode): string {
   const own = memoryModeSpec(mode).torchvision;
   // A mode torchvision lacks recomputes more than memory_efficient=True does: that is its nearest counterpart.
-  return own ?? memoryModeSpec(MEMORY_MODE_TABLE.find((m) => m.torchvision !== null && recomputes(m.name))!.name).torchvision!;
+  return own ?? MEMORY_MODE_TABLE.find((m) => m.torchvision !== null && recomputes(m.name))!.torchvision!;
 }

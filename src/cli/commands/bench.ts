@@ -11,7 +11,7 @@ import { writeFileAtomic } from '../../util/atomic.js';
 import { UsageError } from '../../util/errors.js';
 import type { CommandIO } from '../command-io.js';
 import { formatSize, MIB } from '../../util/format.js';
-import { choice, integer, integerList, memoryModeValue, parseBytes, parseCommandArgs } from '../args.js';
+import { choice, integer, integerList, memoryModeValue, optional, parseBytes, parseCommandArgs } from '../args.js';
 import { backendTraits } from '../../backend/traits.js';
 import { checkWorkersBackend } from '../../parallel/workers.js';
 import { formatMiB, formatNumber, table } from '../format.js';
@@ -74,10 +74,6 @@ interface PyTorchColumn {
   timings: PyTorchTiming[];
 }
 
-function optionalInteger(value: string | undefined, option: string): number | undefined {
-  return value === undefined ? undefined : integer(value, option);
-}
-
 export async function benchCommand(argv: string[], io: CommandIO): Promise<void> {
   const { values } = parseCommandArgs(argv, BENCH_OPTIONS);
   if (values.help) return io.stdout(BENCH_HELP);
@@ -96,7 +92,7 @@ export async function benchCommand(argv: string[], io: CommandIO): Promise<void>
   if (values.budget !== undefined && values['budget-chart'] === undefined) throw new UsageError('--budget only applies to --budget-chart');
   const budgetBytes = parseBytes(values.budget ?? '4GiB', 'budget');
   const modes = MODE_GROUPS[modeGroup] as BenchMode[];
-  const repeat = optionalInteger(values.repeat, 'repeat');
+  const repeat = optional(values.repeat, (v) => integer(v, 'repeat'));
   if (values.ceiling && repeat === undefined) throw new UsageError('--ceiling is measured in rounds: give --repeat R too');
   if (values.ceiling && !(workers.includes(1) && workers.some((w) => w > 1))) throw new UsageError('--ceiling compares N workers with one: give --workers 1,N');
   if (repeat !== undefined && !backendTraits(backend).computes) throw new UsageError(`--repeat times steps: give a computing backend (--backend wasm, cpu, …), not ${backend}`);

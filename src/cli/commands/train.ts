@@ -19,7 +19,7 @@ import { SMALL_DATA_DEFAULTS, SMALL_DATA_IMAGES } from '../../train/recipe.js';
 import { TRAIN_DEFAULTS, trainDenseNet, validateTrainOptions, type TrainDenseNetOptions, type TrainResult } from '../../train/index.js';
 import { UsageError } from '../../util/errors.js';
 import { silentLogger } from '../../util/logger.js';
-import { choice, integer, number, parseBytes, parseCommandArgs } from '../args.js';
+import { choice, integer, number, optional, parseBytes, parseCommandArgs } from '../args.js';
 import { formatNumber, table } from '../format.js';
 import type { CommandIO } from '../command-io.js';
 
@@ -114,10 +114,6 @@ export const TRAIN_OPTIONS = {
   verbose: { type: 'boolean' },
   help: { type: 'boolean' },
 } as const;
-
-function optional<T>(value: string | undefined, parse: (v: string) => T): T | undefined {
-  return value === undefined ? undefined : parse(value);
-}
 
 async function readModelOption(value: string | undefined): Promise<DenseNetVariant | CreateDenseNetOptions | undefined> {
   if (value === undefined) return undefined;
