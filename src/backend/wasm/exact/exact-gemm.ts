@@ -1,0 +1,110 @@
+/**
+ * The float64-accumulating GEMM (exact-gemm.wat) instantiated on tfjs-backend-wasm's memory, and the
+ * drivers the `exact` kernels share: a product C = A·B rounded once, and a "patch" product whose left
+ * operand is gathered a block of rows at a time (convolutions as implicit GEMMs). Every sum over K — over
+ * channels, filter taps and K-chunks alike — stays in one float64 accumulator until `round`.
+ */
+import { EXACT_GEMM_WASM } from './exact-gemm-wasm.js';
+import type { EmscriptenWasm } from '../sums/channel-sums.js';
+import type { WasmBackendInternals } from '../internals.js';
+
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+}
+const WebAssemblyApi = (globalThis as unknown as {
+  WebAssembly: {
+    Module: new (bytes: Uint8Array) => object;
+    Instance: new (module: object, imports: object) => { exports: unknown };
+  };
+}).WebAssembly;
+
+interface ExactGemmExports {
+  gemm(a: number, aRow: number, aK: number, b: number, ldb: number, c: number, ldc: number, m: number, n: number, k: number): void;
+  round(src: number, dst: number, count: number): void;
+}
+
+let compiled: object | null = null;
+const instances = new WeakMap<WasmMemory, ExactGemmExports>();
+
+function base64Bytes(text: string): Uint8Array {
+  const binary = (globalThis as unknown as { atob(data: string): string }).atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+/** K is split into chunks this long: a chunk of a transposed A (one cache line per k) stays in L2. */
+const K_CHUNK = 256;
+/** Rows of C per block of a plain product, and positions per gathered block of a convolution. */
+export const ROW_BLOCK = 128;
+
+/**
+ * The exact GEMM on one backend's heap. Owns float64 (and float32) scratch allocated with the heap's
+ * malloc — not tensors: tfjs never sees them, and dispose() frees them.
+ */
+export class ExactGemm {
+  private readonly exports: ExactGemmExports;
+  private readonly wasm: EmscriptenWasm & { HEAPU8: Uint8Array };
+  private readonly blocks: number[] = [];
+
+  constructor(backend: WasmBackendInternals) {
+    this.wasm = backend.wasm as unknown as EmscriptenWasm & { HEAPU8: Uint8Array };
+    const memory = this.wasm.asm.memory;
+    let found = instances.get(memory);
+    if (!found) {
+      compiled ??= new WebAssemblyApi.Module(base64Bytes(EXACT_GEMM_WASM));
+      found = new WebAssemblyApi.Instance(compiled, { env: { memory } }).exports as unknown as ExactGemmExports;
+      instances.set(memory, found);
+    }
+    this.exports = found;
+  }
+
+  /** `bytes` of heap scratch (byte offset), freed by dispose(). */
+  alloc(bytes: number): number {
+    // Emscripten returns addresses as signed 32-bit numbers: those above 2 GiB come back negative.
+    const pointer = this.wasm._malloc(Math.max(16, bytes)) >>> 0;
+    if (pointer === 0) throw new Error(`exact kernels: out of memory on the wasm heap for ${bytes} bytes of scratch`);
+    this.blocks.push(pointer);
+    return pointer;
+  }
+
+  dispose(): void {
+    for (const p of this.blocks) this.wasm._free(p);
+    this.blocks.length = 0;
+  }
+
+  /** A fresh float32 view of the heap (re-take after any allocation). */
+  f32(): Float32Array {
+    return new Float32Array(this.wasm.asm.memory.buffer);
+  }
+
+  zero64(c: number, count: number): void {
+    new Float64Array(this.wasm.asm.memory.buffer, c, count).fill(0);
+  }
+
+  /** C[m, n] (float64, row stride ldc bytes) += A·B; see exact-gemm.wat for the layouts. K is chunked. */
+  gemm(a: number, aRow: number, aK: number, b: number, ldb: number, c: number, ldc: number, m: number, n: number, k: number): void {
+    for (let k0 = 0; k0 < k; k0 += K_CHUNK) {
+      this.exports.gemm(a + k0 * aK, aRow, aK, b + k0 * ldb, ldb, c, ldc, m, n, Math.min(K_CHUNK, k - k0));
+    }
+  }
+
+  round(src: number, dst: number, count: number): void {
+    this.exports.round(src, dst, count);
+  }
+
+  /**
+   * out[m, n] (float32, contiguous) = A·B for B [k, n] contiguous (ldb = 4n): blocks of ROW_BLOCK rows
+   * through one float64 scratch block, each rounded once.
+   */
+  product(a: number, aRow: number, aK: number, b: number, out: number, m: number, n: number, k: number): void {
+    const rows = Math.min(ROW_BLOCK, m);
+    const c = this.alloc(8 * rows * n);
+    for (let i0 = 0; i0 < m; i0 += rows) {
+      const mb = Math.min(rows, m - i0);
+      this.zero64(c, mb * n);
+      this.gemm(a + i0 * aRow, aRow, aK, b, 4 * n, c, 8 * n, mb, n, k);
+      this.round(c, out + 4 * i0 * n, mb * n);
+    }
+  }
+}
