@@ -3,7 +3,7 @@
  * process on DenseNet-121 112² batch-16 shapes: 1×1 convolutions as products [M, K]·[K, N], the 3×3
  * convolution forward, and the filter / input gradients of both. Prints min and median ms and GFLOP/s per path.
  *
- *   node --import tsx scripts/bench-exact-gemm.ts [--reps 5]
+ *   node --import tsx scripts/bench-exact-gemm.ts [--reps 5] [--only <regex over case labels>]
  */
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend/index.js';
@@ -11,6 +11,8 @@ import { registerWasmExactKernels, unregisterWasmExactKernels } from '../src/bac
 
 const repsAt = process.argv.indexOf('--reps');
 const reps = repsAt >= 0 ? Number(process.argv[repsAt + 1]) : 5;
+const onlyAt = process.argv.indexOf('--only');
+const only = onlyAt >= 0 ? new RegExp(process.argv[onlyAt + 1]!) : null;
 
 function median(v: number[]): number {
   const s = [...v].sort((a, b) => a - b);
@@ -53,7 +55,7 @@ const paths = [
   { label: 'exact', on: () => registerWasmExactKernels() },
 ];
 console.log(`wasm, ${reps} alternated reps after one warm-up each; ms min/median, GFLOP/s at the min`);
-for (const c of cases) {
+for (const c of cases.filter((c) => only == null || only.test(c.label))) {
   const times: number[][] = paths.map(() => []);
   for (let r = -1; r < reps; r++) {
     for (const p of r % 2 === 0 ? [0, 1] : [1, 0]) {

@@ -5,8 +5,8 @@ import { ExactGemm } from './exact-gemm.js';
 
 /**
  * op(a)·op(b) per batch entry (broadcasting a batch of one), each output one float64 sum rounded once.
- * A transposed A is read in place (strided scalars); a transposed B is transposed into scratch first, since
- * the GEMM reads B's rows as vectors. Null: not covered.
+ * Both operands are widened to float64 in scratch (a transposed B transposed on the way: the GEMM reads B's
+ * rows as vectors); A a block of rows at a time. Null: not covered.
  */
 export function batchMatMulExact({ inputs, backend, attrs }: WasmKernelArgs<tf.BatchMatMulInputs, tf.BatchMatMulAttrs>): TensorInfo | null {
   const { a, b } = inputs;
@@ -32,22 +32,21 @@ export function batchMatMulExact({ inputs, backend, attrs }: WasmKernelArgs<tf.B
   }
   const gemm = new ExactGemm(backend);
   try {
-    const bT = transposeB ? gemm.alloc(4 * k * n) : 0;
-    const aRow = transposeA ? 4 : 4 * k;
-    const aK = transposeA ? 4 * m : 4;
+    const b64 = gemm.alloc(8 * k * n);
     for (let t = 0; t < batch; t++) {
-      const aAt = 4 * (offsetOf(backend, a) + (batchA === 1 ? 0 : t) * m * k);
-      let bAt = 4 * (offsetOf(backend, b) + (batchB === 1 ? 0 : t) * k * n);
-      if (transposeB) {
-        if (t === 0 || batchB !== 1) {
+      if (t === 0 || batchB !== 1) {
+        const bAt = offsetOf(backend, b) + (batchB === 1 ? 0 : t) * k * n;
+        if (transposeB) {
           const h = gemm.f32();
-          const src = bAt >>> 2;
-          const dst = bT >>> 2;
-          for (let j = 0; j < n; j++) for (let kk = 0; kk < k; kk++) h[dst + kk * n + j] = h[src + j * k + kk] as number;
+          const d = gemm.f64();
+          const dst = b64 >>> 3;
+          for (let j = 0; j < n; j++) for (let kk = 0; kk < k; kk++) d[dst + kk * n + j] = h[bAt + j * k + kk] as number;
+        } else {
+          gemm.promoteRows(4 * bAt, 4 * n, b64, 8 * n, k, n);
         }
-        bAt = bT;
       }
-      gemm.product(aAt, aRow, aK, bAt, 4 * (offsetOf(backend, out) + t * m * n), m, n, k);
+      const aAt = 4 * (offsetOf(backend, a) + (batchA === 1 ? 0 : t) * m * k);
+      gemm.product(aAt, transposeA, b64, 4 * (offsetOf(backend, out) + t * m * n), m, n, k);
     }
     return out;
   } finally {

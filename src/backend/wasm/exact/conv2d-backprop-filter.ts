@@ -23,19 +23,23 @@ export function conv2DBackpropFilterExact(
   const gemm = new ExactGemm(backend);
   try {
     const c = gemm.alloc(8 * K * co);
-    gemm.zero64(c, K * co);
-    if (isPointwise(g)) {
-      gemm.gemm(4 * offsetOf(backend, x), 4, 4 * K, 4 * offsetOf(backend, dy), 4 * co, c, 8 * co, K, co, positions);
-    } else {
-      const rows = Math.min(ROW_BLOCK, positions);
-      const patch = gemm.alloc(4 * rows * K);
-      const xOff = offsetOf(backend, x);
-      const dyOff = 4 * offsetOf(backend, dy);
-      for (let p0 = 0; p0 < positions; p0 += rows) {
-        const n = Math.min(rows, positions - p0);
-        gatherForward(gemm.f32(), xOff, g, p0, n, patch >>> 2);
-        gemm.gemm(patch, 4, 4 * K, dyOff + 4 * p0 * co, 4 * co, c, 8 * co, K, co, n);
+    gemm.zero(c, K * co);
+    const rows = Math.min(2 * ROW_BLOCK, positions);
+    const patch = gemm.alloc(8 * rows * K);
+    const dy64 = gemm.alloc(8 * rows * co);
+    const pointwise = isPointwise(g);
+    const x32 = 4 * offsetOf(backend, x);
+    const dy32 = 4 * offsetOf(backend, dy);
+    for (let p0 = 0; p0 < positions; p0 += rows) {
+      const n = Math.min(rows, positions - p0);
+      if (pointwise) {
+        gemm.promoteRows(x32 + 4 * p0 * K, 4 * K, patch, 8 * K, n, K);
+      } else {
+        gatherForward(gemm.f32(), gemm.f64(), x32 >>> 2, g, p0, n, patch >>> 3);
       }
+      gemm.promoteRows(dy32 + 4 * p0 * co, 4 * co, dy64, 8 * co, n, co);
+      // patchᵀ·dy: A(i, k) = patch[k, i], read transposed in place.
+      gemm.gemm(patch, 8, 8 * K, dy64, 8 * co, c, 8 * co, K, co, n);
     }
     gemm.round(c, 4 * offsetOf(backend, dw), K * co);
     return dw;

@@ -22,31 +22,32 @@ export function conv2DBackpropInputExact(
   const K = fh * fw * co;
   const gemm = new ExactGemm(backend);
   try {
-    const wT = gemm.alloc(4 * K * ci);
+    const wT = gemm.alloc(8 * K * ci);
     {
       const h = gemm.f32();
+      const d = gemm.f64();
       const src = offsetOf(backend, filter);
-      const dst = wT >>> 2;
+      const dst = wT >>> 3;
       for (let t = 0; t < fh * fw; t++) {
         for (let c = 0; c < ci; c++) {
-          for (let o = 0; o < co; o++) h[dst + (t * co + o) * ci + c] = h[src + (t * ci + c) * co + o] as number;
+          for (let o = 0; o < co; o++) d[dst + (t * co + o) * ci + c] = h[src + (t * ci + c) * co + o] as number;
         }
       }
     }
     if (isPointwise(g)) {
-      gemm.product(4 * offsetOf(backend, dy), 4 * co, 4, wT, 4 * offsetOf(backend, dx), positions, ci, co);
+      gemm.product(4 * offsetOf(backend, dy), false, wT, 4 * offsetOf(backend, dx), positions, ci, co);
       return dx;
     }
     const rows = Math.min(ROW_BLOCK, positions);
-    const patch = gemm.alloc(4 * rows * K);
+    const patch = gemm.alloc(8 * rows * K);
     const c = gemm.alloc(8 * rows * ci);
     const dyOff = offsetOf(backend, dy);
     const dxOff = 4 * offsetOf(backend, dx);
     for (let p0 = 0; p0 < positions; p0 += rows) {
       const n = Math.min(rows, positions - p0);
-      gatherInputGrad(gemm.f32(), dyOff, g, p0, n, patch >>> 2);
-      gemm.zero64(c, n * ci);
-      gemm.gemm(patch, 4 * K, 4, wT, 4 * ci, c, 8 * ci, n, ci, K);
+      gatherInputGrad(gemm.f32(), gemm.f64(), dyOff, g, p0, n, patch >>> 3);
+      gemm.zero(c, n * ci);
+      gemm.gemm(patch, 8 * K, 8, wT, 8 * ci, c, 8 * ci, n, ci, K);
       gemm.round(c, dxOff + 4 * p0 * ci, n * ci);
     }
     return dx;

@@ -17,22 +17,21 @@ export function conv2DExact({ inputs, backend, attrs }: WasmKernelArgs<tf.Conv2D
   if (sizeOf(g.outShape) === 0) return y;
   const gemm = new ExactGemm(backend);
   try {
+    const w64 = gemm.widened(4 * offsetOf(backend, filter), K, co);
     if (isPointwise(g)) {
-      gemm.product(4 * offsetOf(backend, x), 4 * K, 4, 4 * offsetOf(backend, filter), 4 * offsetOf(backend, y), positions, co, K);
+      gemm.product(4 * offsetOf(backend, x), false, w64, 4 * offsetOf(backend, y), positions, co, K);
       return y;
     }
     const rows = Math.min(ROW_BLOCK, positions);
-    const patch = gemm.alloc(4 * rows * K);
+    const patch = gemm.alloc(8 * rows * K);
     const c = gemm.alloc(8 * rows * co);
-    // Offsets after the allocations: malloc may move nothing, but it may grow (detach) the heap's buffer.
     const xOff = offsetOf(backend, x);
-    const w = 4 * offsetOf(backend, filter);
     const yOff = 4 * offsetOf(backend, y);
     for (let p0 = 0; p0 < positions; p0 += rows) {
       const n = Math.min(rows, positions - p0);
-      gatherForward(gemm.f32(), xOff, g, p0, n, patch >>> 2);
-      gemm.zero64(c, n * co);
-      gemm.gemm(patch, 4 * K, 4, w, 4 * co, c, 8 * co, n, co, K);
+      gatherForward(gemm.f32(), gemm.f64(), xOff, g, p0, n, patch >>> 3);
+      gemm.zero(c, n * co);
+      gemm.gemm(patch, 8 * K, 8, w64, 8 * co, c, 8 * co, n, co, K);
       gemm.round(c, yOff + 4 * p0 * co, n * co);
     }
     return y;

@@ -30,9 +30,9 @@ export function isPointwise(g: ConvGeometry): boolean {
 /**
  * Rows [p0, p0 + count) of the forward patch matrix, [positions, (i, j, c)] with positions the output's
  * (b, r, q): patch[p, (i·fw + j)·ci + c] = x[b, r·sh + i − top, q·sw + j − left, c], 0 outside the image.
- * Element offsets into h.
+ * Written widened to float64 into d64 (exact); offsets are elements of h (x) and of d64 (dst).
  */
-export function gatherForward(h: Float32Array, x: number, g: ConvGeometry, p0: number, count: number, dst: number): void {
+export function gatherForward(h: Float32Array, d64: Float64Array, x: number, g: ConvGeometry, p0: number, count: number, dst: number): void {
   const { inHeight: H, inWidth: W, inChannels: ci, outHeight: OH, outWidth: OW, filterHeight: fh, filterWidth: fw,
     strideHeight: sh, strideWidth: sw } = g;
   const top = g.padInfo.top;
@@ -48,11 +48,11 @@ export function gatherForward(h: Float32Array, x: number, g: ConvGeometry, p0: n
       for (let j = 0; j < fw; j++, d += ci) {
         const wi = q * sw + j - left;
         if (hi < 0 || hi >= H || wi < 0 || wi >= W) {
-          h.fill(0, d, d + ci);
+          d64.fill(0, d, d + ci);
           continue;
         }
         const s = x + ((b * H + hi) * W + wi) * ci;
-        for (let c = 0; c < ci; c++) h[d + c] = h[s + c] as number;
+        for (let c = 0; c < ci; c++) d64[d + c] = h[s + c] as number;
       }
     }
   }
@@ -63,7 +63,7 @@ export function gatherForward(h: Float32Array, x: number, g: ConvGeometry, p0: n
  * (b, h, w): patch[p, (i·fw + j)·co + o] = dy[b, r, q, o] where h = r·sh + i − top and w = q·sw + j − left,
  * 0 where no output position (r, q) exists.
  */
-export function gatherInputGrad(h: Float32Array, dy: number, g: ConvGeometry, p0: number, count: number, dst: number): void {
+export function gatherInputGrad(h: Float32Array, d64: Float64Array, dy: number, g: ConvGeometry, p0: number, count: number, dst: number): void {
   const { inHeight: H, inWidth: W, outHeight: OH, outWidth: OW, outChannels: co, filterHeight: fh, filterWidth: fw,
     strideHeight: sh, strideWidth: sw } = g;
   const top = g.padInfo.top;
@@ -81,11 +81,11 @@ export function gatherInputGrad(h: Float32Array, dy: number, g: ConvGeometry, p0
         const qq = wi + left - j;
         const q = qq / sw;
         if (rr < 0 || rr % sh !== 0 || r >= OH || qq < 0 || qq % sw !== 0 || q >= OW) {
-          h.fill(0, d, d + co);
+          d64.fill(0, d, d + co);
           continue;
         }
         const s = dy + ((b * OH + r) * OW + q) * co;
-        for (let o = 0; o < co; o++) h[d + o] = h[s + o] as number;
+        for (let o = 0; o < co; o++) d64[d + o] = h[s + o] as number;
       }
     }
   }
