@@ -8,6 +8,8 @@
 export * from './layers/index.js';
 export { checkpoint, type CheckpointOptions } from './recompute/checkpoint.js';
 export { initBackend, BACKEND_NAMES, BACKEND_ENV, type BackendName, type ResolvedBackend, type InitBackendOptions } from './backend/index.js';
+export { setNumerics } from './backend/index.js';
+export { NUMERICS, NUMERICS_NAMES, NUMERICS_ENV, DEFAULT_NUMERICS, type Numerics } from './backend/numerics.js';
 export { measureTrainingStep, type MeasureTrainingStepOptions, type StepMeasurement, type MemoryPeak } from './memory/measure.js';
 export { planMemory, applyMemoryBudget, describePlan, type MemoryPlan, type PlanMemoryOptions, type BlockPlan } from './memory/plan.js';
 export { softmaxCrossEntropy } from './step/loss.js';

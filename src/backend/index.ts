@@ -17,6 +17,7 @@ import { UsageError } from '../util/errors.js';
 import { registerFileSystemRouter, setNativeFileSystem } from '../io/file-system.js';
 import { environmentVariable, isNode } from '../util/node.js';
 import { BACKEND_TRAITS } from './traits.js';
+import { DEFAULT_NUMERICS, NUMERICS, NUMERICS_ENV, parseNumerics, type Numerics } from './numerics.js';
 
 export const BACKEND_NAMES = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu', 'meta', 'meta-wasm'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
@@ -36,6 +37,12 @@ export interface InitBackendOptions {
    * README's "In the browser" says how. Node finds them in node_modules and needs none.
    */
   wasmPaths?: string | Record<string, string>;
+  /**
+   * How convolutions and matrix products sum (./numerics.ts): `fast` (default) the backend's own float32
+   * sums, `exact` float64 sums rounded once (wasm; elsewhere the backend's own). Unset: the environment
+   * variable EFFICIENT_DENSENET_NUMERICS, else `fast`.
+   */
+  numerics?: Numerics;
 }
 
 export function isBackendName(name: string): name is BackendName {
@@ -75,6 +82,32 @@ async function activate(name: ResolvedBackend): Promise<void> {
  * model handlers: importing the package changes nothing; this call is where set-up happens.
  */
 export async function initBackend(name?: BackendName | string, options: InitBackendOptions = {}): Promise<ResolvedBackend> {
+  const fromEnvironment = environmentVariable(NUMERICS_ENV);
+  const numerics = options.numerics !== undefined ? parseNumerics(options.numerics)
+    : fromEnvironment !== undefined ? parseNumerics(fromEnvironment, NUMERICS_ENV) : DEFAULT_NUMERICS;
+  const resolved = await selectBackend(name, options);
+  await setNumerics(numerics, options.logger ?? silentLogger);
+  return resolved;
+}
+
+/**
+ * Switches the current backend's numerics (see initBackend's `numerics`): on wasm, registers or removes the
+ * float64-accumulating kernels; other backends keep their own sums (`exact` says so through the logger).
+ */
+export async function setNumerics(numerics: Numerics, logger: Logger = silentLogger): Promise<void> {
+  parseNumerics(numerics);
+  const exact = NUMERICS[numerics].exactKernels;
+  if (tf.getBackend() === 'wasm') {
+    const { registerWasmExactKernels, unregisterWasmExactKernels } = await import('./wasm/exact/register.js');
+    if (exact) registerWasmExactKernels();
+    else unregisterWasmExactKernels();
+    if (exact) logger.info(`numerics: ${numerics} (${NUMERICS[numerics].summary})`);
+  } else if (exact) {
+    logger.info(`numerics: ${numerics} has no float64 kernels on ${tf.getBackend()}; its own sums are used`);
+  }
+}
+
+async function selectBackend(name: BackendName | string | undefined, options: InitBackendOptions): Promise<ResolvedBackend> {
   const logger = options.logger ?? silentLogger;
   const fromEnvironment = environmentVariable(BACKEND_ENV);
   const requested = name ?? fromEnvironment ?? 'auto';

@@ -1,6 +1,7 @@
 /** `efficient-densenet train`: trains or fine-tunes a DenseNet on an image folder (trainDenseNet). */
 import { promises as fs } from 'node:fs';
 import { COMPUTING_BACKENDS, initBackend, type BackendName } from '../../backend/index.js';
+import { DEFAULT_NUMERICS, NUMERICS, NUMERICS_NAMES, type Numerics } from '../../backend/numerics.js';
 import { MIN_IMAGE_SIZE, VARIANT_NAMES, type DenseNetVariant } from '../../layers/config.js';
 import {
   BASELINE_MODE,
@@ -69,6 +70,8 @@ or DIR/<class>/* split per class by --val-split. Progress goes to stderr; the re
   --overwrite           replace the training output already in --out
   --seed N              same seed, same run (default random, reported)
   --backend B           ${COMPUTING_BACKENDS.join(' | ')} (default auto, or EFFICIENT_DENSENET_BACKEND)
+  --numerics N          ${NUMERICS_NAMES.map((n) => `${n}: ${NUMERICS[n].summary}`).join('; ')}
+                        (default ${DEFAULT_NUMERICS}, or EFFICIENT_DENSENET_NUMERICS, which --workers also read)
   --workers N|auto      data-parallel worker threads, each its own tfjs (wasm, cpu): every batch split into
                         shards, batch norm synchronized, same result as one; auto = one per core (default 1).
                         Capped to --batch; refused above the cores, or when the workers' memory does not fit
@@ -108,6 +111,7 @@ export const TRAIN_OPTIONS = {
   overwrite: { type: 'boolean' },
   seed: { type: 'string' },
   backend: { type: 'string' },
+  numerics: { type: 'string' },
   workers: { type: 'string' },
   'allow-oversubscribe': { type: 'boolean' },
   json: { type: 'boolean' },
@@ -167,6 +171,7 @@ export async function trainCommand(argv: string[], io: CommandIO): Promise<void>
   if (memoryMode === 'auto' && values['memory-budget'] === undefined) throw new UsageError('--memory-mode auto plans the modes to fit --memory-budget; give --memory-budget too');
   const seed = optional(values.seed, (v) => integer(v, 'seed', { min: 0 }));
   const backend = optional(values.backend, (v) => choice(v, 'backend', COMPUTING_BACKENDS, 'auto') as BackendName);
+  const numerics = optional(values.numerics, (v) => choice(v, 'numerics', NUMERICS_NAMES, DEFAULT_NUMERICS) as Numerics);
   const workers = optional(values.workers, parseWorkers);
   if (values['memory-efficient'] && values['no-memory-efficient']) throw new UsageError('--memory-efficient and --no-memory-efficient contradict each other');
   if (valSplit === 1) throw new UsageError(`--val-split must be a number > 0 and < 1, got '${values['val-split']}'`);
@@ -208,7 +213,7 @@ export async function trainCommand(argv: string[], io: CommandIO): Promise<void>
   };
   // Bad input is reported before the backend loads (and before it logs anything).
   await validateTrainOptions({ ...options, logger: silentLogger });
-  await initBackend(backend, { logger: io.logger });
+  await initBackend(backend, { logger: io.logger, ...(numerics !== undefined ? { numerics } : {}) });
   const result = await trainDenseNet(options);
   result.model.dispose();
   if (values.json) {
