@@ -10,6 +10,9 @@ import { registerWasmFastOverrides, registerWasmTrainingKernels } from '../src/b
 import { registerWasmExactKernels, unregisterWasmExactKernels } from '../src/backend/wasm/exact/register.js';
 import { EXACT_GEMM_WASM } from '../src/backend/wasm/exact/exact-gemm-wasm.js';
 import { assembleWat, EXACT_GEMM_WAT } from '../scripts/wasm-source.js';
+import { initBackend, setNumerics } from '../src/backend/index.js';
+import { parseNumerics } from '../src/backend/numerics.js';
+import { UsageError } from '../src/util/errors.js';
 
 tf.env().set('PROD', true);
 
@@ -218,5 +221,29 @@ describe('exact wasm kernels: the float64 sum rounded once (within 1 ulp)', () =
     expect(unregisterWasmExactKernels()).toContain(tf.Conv2D);
     expect(tf.getKernel(tf.Conv2D, 'wasm')!.kernelFunc).not.toBe(exact);
     expect(registerWasmExactKernels()).toEqual([tf.Conv2D, tf.Conv2DBackpropInput, tf.Conv2DBackpropFilter, tf.BatchMatMul]);
+  });
+});
+
+describe('the numerics option', () => {
+  const as = [4, 4096];
+  const bs = [4096, 4];
+  const a = values(size(as), 8);
+  const b = values(size(bs), 9);
+  const ref = refMatMul(a, b, [1, 1], 4, 4096, 4, false, false);
+  const product = () => onWasm(() => tf.matMul(tf.tensor(a, as), tf.tensor(b, bs)));
+
+  it("initBackend('wasm', { numerics: 'exact' }) sums in float64; setNumerics('fast') goes back to float32 sums", async () => {
+    unregisterWasmExactKernels();
+    await initBackend('wasm', { numerics: 'exact' });
+    expect(maxUlps(product(), ref)).toBeLessThanOrEqual(1);
+    await setNumerics('fast');
+    expect(maxUlps(product(), ref)).toBeGreaterThan(1);
+    await setNumerics('exact');
+    expect(maxUlps(product(), ref)).toBeLessThanOrEqual(1);
+  });
+
+  it('refuses an unknown name, naming the option and the choices', () => {
+    expect(() => parseNumerics('double')).toThrow(UsageError);
+    expect(() => parseNumerics('double')).toThrow("numerics must be one of fast, exact; got 'double'");
   });
 });

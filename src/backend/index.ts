@@ -90,12 +90,20 @@ export async function initBackend(name?: BackendName | string, options: InitBack
   return resolved;
 }
 
+let current: Numerics = DEFAULT_NUMERICS;
+
+/** The numerics last set (initBackend or setNumerics): what data-parallel workers are started with. */
+export function currentNumerics(): Numerics {
+  return current;
+}
+
 /**
  * Switches the current backend's numerics (see initBackend's `numerics`): on wasm, registers or removes the
  * float64-accumulating kernels; other backends keep their own sums (`exact` says so through the logger).
  */
 export async function setNumerics(numerics: Numerics, logger: Logger = silentLogger): Promise<void> {
   parseNumerics(numerics);
+  current = numerics;
   const exact = NUMERICS[numerics].exactKernels;
   if (tf.getBackend() === 'wasm') {
     const { registerWasmExactKernels, unregisterWasmExactKernels } = await import('./wasm/exact/register.js');

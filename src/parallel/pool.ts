@@ -10,6 +10,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
+import { currentNumerics } from '../backend/index.js';
 import { trainableVariables } from '../step/step.js';
 import type { OptimizerSettings, TrainingOptimizer } from '../step/optimizers.js';
 import type { ArrayTensor, Reply, RequestBody, WorkerData } from './protocol.js';
@@ -128,7 +129,7 @@ export class WorkerPool {
   }
 
   private spawn(rank: number, backend: string): void {
-    const worker = startWorker({ rank, buffers: this.buffers, backend });
+    const worker = startWorker({ rank, buffers: this.buffers, backend, numerics: currentNumerics() });
     this.workers.push(worker);
     worker.on('message', (reply: Reply) => {
       const pending = this.pending.get(reply.id);

@@ -6,12 +6,16 @@ import type * as tf from '@tensorflow/tfjs';
 import type { OptimizerSettings } from '../step/optimizers.js';
 import type { GroupBuffers } from './shared-group.js';
 
+import type { Numerics } from '../backend/numerics.js';
+
 /** What a worker is started with (`workerData`). */
 export interface WorkerData {
   rank: number;
   buffers: GroupBuffers;
   /** The tfjs backend to run on: the main thread's. */
   backend: string;
+  /** The main thread's numerics (backend/numerics.ts), so every shard sums alike. */
+  numerics: Numerics;
 }
 
 /** A tensor's values and shape, sent by copy or transfer. */

@@ -49,7 +49,7 @@ function strikeFault(): void {
 }
 
 async function init(request: InitRequest): Promise<void> {
-  await initBackend(data.backend as BackendName);
+  await initBackend(data.backend as BackendName, { numerics: data.numerics });
   const model = await tf.loadLayersModel(tf.io.fromMemory(request.artifacts));
   const variables = trainableVariables(model);
   const isClassifier = new Set(request.classifier);

@@ -71,7 +71,7 @@ or DIR/<class>/* split per class by --val-split. Progress goes to stderr; the re
   --seed N              same seed, same run (default random, reported)
   --backend B           ${COMPUTING_BACKENDS.join(' | ')} (default auto, or EFFICIENT_DENSENET_BACKEND)
   --numerics N          ${NUMERICS_NAMES.map((n) => `${n}: ${NUMERICS[n].summary}`).join('; ')}
-                        (default ${DEFAULT_NUMERICS}, or EFFICIENT_DENSENET_NUMERICS, which --workers also read)
+                        (default ${DEFAULT_NUMERICS}, or EFFICIENT_DENSENET_NUMERICS; --workers run the same)
   --workers N|auto      data-parallel worker threads, each its own tfjs (wasm, cpu): every batch split into
                         shards, batch norm synchronized, same result as one; auto = one per core (default 1).
                         Capped to --batch; refused above the cores, or when the workers' memory does not fit
