@@ -13,6 +13,8 @@ import { assembleWat, EXACT_GEMM_WAT } from '../scripts/wasm-source.js';
 import { initBackend, setNumerics } from '../src/backend/index.js';
 import { parseNumerics } from '../src/backend/numerics.js';
 import { UsageError } from '../src/util/errors.js';
+import { runBenchConfig, type BenchConfig } from '../src/bench/benchmark.js';
+import { DEFAULT_RECOMPUTING_MODE } from '../src/layers/memory-modes.js';
 
 tf.env().set('PROD', true);
 
@@ -241,6 +243,17 @@ describe('the numerics option', () => {
     await setNumerics('exact');
     expect(maxUlps(product(), ref)).toBeLessThanOrEqual(1);
   });
+
+  it("keeps meta-wasm's memory prediction to the byte (the exact kernels allocate only their outputs as tensors)", async () => {
+    const config: BenchConfig = { model: 'densenet121', mode: DEFAULT_RECOMPUTING_MODE, batch: 2, imageSize: 32, numClasses: 4, steps: 1 };
+    await initBackend('wasm', { numerics: 'exact' });
+    const exact = await runBenchConfig(config);
+    await initBackend('meta-wasm');
+    const meta = await runBenchConfig(config);
+    expect([exact.stepPeakBytes, exact.engineStepPeakBytes, exact.baselineBytes])
+      .toEqual([meta.stepPeakBytes, meta.engineStepPeakBytes, meta.baselineBytes]);
+    await initBackend('wasm', { numerics: 'exact' });
+  }, 300_000);
 
   it('refuses an unknown name, naming the option and the choices', () => {
     expect(() => parseNumerics('double')).toThrow(UsageError);
