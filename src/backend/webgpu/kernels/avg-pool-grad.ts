@@ -6,7 +6,7 @@
  * divisions per tap, at a small fraction of a plain copy's bandwidth on the same adapter.
  */
 import * as tf from '@tensorflow/tfjs';
-import { POOL_UNIFORMS, poolUniforms, WINDOW_RANGE } from './pool-window.js';
+import { POOL_UNIFORMS, POOL_WORKGROUP, poolDispatch, poolGeometry, poolUniforms } from './pool-window.js';
 import { assertFloat32, program, WEBGPU_BACKEND, type WebGPUBackendLike } from './program.js';
 
 export function avgPoolGrad({ inputs, backend, attrs }: {
@@ -19,23 +19,24 @@ export function avgPoolGrad({ inputs, backend, attrs }: {
   const info = tf.backend_util.computePool2DInfo(x.shape as [number, number, number, number], filterSize, strides, 1, pad);
   const width = info.inChannels % 4 === 0 ? 4 : 1;
   const units = info.inChannels / width;
+  const geometry = poolGeometry(info);
   const prog = program({
     variableNames: ['dy'],
     outputShape: [...x.shape],
-    shaderKey: `edAvgPoolGrad_${width}`,
-    dispatchLayout: { x: [0, 1, 2, 3] },
-    dispatch: [Math.ceil(tf.util.sizeFromShape(x.shape) / width / 64), 1, 1],
-    workgroupSize: [64, 1, 1],
+    shaderKey: `edAvgPoolGrad_${width}_${geometry.key}`,
+    dispatchLayout: { x: [3], y: [2], z: [0, 1] },
+    dispatch: poolDispatch(info, units),
+    workgroupSize: POOL_WORKGROUP,
     outputComponent: width,
-    size: true,
     uniforms: `${POOL_UNIFORMS} scale : f32,`,
     getUserCode: () => `
-  ${WINDOW_RANGE}
-  fn main(index : i32) {
-    if (index >= uniforms.size) { return; }
-    let at = pixelOf(index, uniforms.inH, uniforms.inW, uniforms.channels);
-    let rows = windowRange(at.y, uniforms.window.x, uniforms.strides.x, uniforms.pads.x, uniforms.outH);
-    let cols = windowRange(at.z, uniforms.window.y, uniforms.strides.y, uniforms.pads.y, uniforms.outW);
+  ${geometry.wgsl}
+  fn main() {
+    let at = pixel();
+    if (at.x < 0) { return; }
+    let index = ((at.x * uniforms.inH + at.y) * uniforms.inW + at.z) * uniforms.channels + at.w;
+    let rows = windowRange(at.y, WINDOW.x, STRIDES.x, uniforms.pads.x, uniforms.outH);
+    let cols = windowRange(at.z, WINDOW.y, STRIDES.y, uniforms.pads.y, uniforms.outW);
     var sum = ${width === 4 ? 'vec4<f32>(0.0)' : '0.0'};
     for (var wy = rows.x; wy <= rows.y; wy = wy + 1) {
       let rowBase = (at.x * uniforms.outH + wy) * uniforms.outW;

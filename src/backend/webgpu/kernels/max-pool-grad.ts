@@ -7,7 +7,7 @@
  * int32 map of positions first (a second pass and buffer) and picks the last maximum on ties.
  */
 import * as tf from '@tensorflow/tfjs';
-import { POOL_UNIFORMS, poolUniforms, WINDOW_RANGE } from './pool-window.js';
+import { POOL_UNIFORMS, POOL_WORKGROUP, poolDispatch, poolGeometry, poolUniforms } from './pool-window.js';
 import { assertFloat32, program, WEBGPU_BACKEND, type WebGPUBackendLike } from './program.js';
 
 export function maxPoolGrad({ inputs, backend, attrs }: {
@@ -20,27 +20,29 @@ export function maxPoolGrad({ inputs, backend, attrs }: {
   const { filterSize, strides, pad, dimRoundingMode } = attrs;
   const info = tf.backend_util.computePool2DInfo(x.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode);
   const width = info.inChannels % 4 === 0 ? 4 : 1;
+  const units = info.inChannels / width;
   const type = width === 4 ? 'vec4<f32>' : 'f32';
   const mask = width === 4 ? 'vec4<bool>' : 'bool';
+  const geometry = poolGeometry(info);
   const prog = program({
     variableNames: ['dy', 'x', 'y'],
     outputShape: [...x.shape],
-    shaderKey: `edMaxPoolGrad_${width}`,
-    dispatchLayout: { x: [0, 1, 2, 3] },
-    dispatch: [Math.ceil(tf.util.sizeFromShape(x.shape) / width / 64), 1, 1],
-    workgroupSize: [64, 1, 1],
+    shaderKey: `edMaxPoolGrad_${width}_${geometry.key}`,
+    dispatchLayout: { x: [3], y: [2], z: [0, 1] },
+    dispatch: poolDispatch(info, units),
+    workgroupSize: POOL_WORKGROUP,
     outputComponent: width,
     variableComponents: [width, width, width],
-    size: true,
     uniforms: POOL_UNIFORMS,
     getUserCode: () => `
-  ${WINDOW_RANGE}
-  fn main(index : i32) {
-    if (index >= uniforms.size) { return; }
-    let at = pixelOf(index, uniforms.inH, uniforms.inW, uniforms.channels);
+  ${geometry.wgsl}
+  fn main() {
+    let at = pixel();
+    if (at.x < 0) { return; }
+    let index = ((at.x * uniforms.inH + at.y) * uniforms.inW + at.z) * uniforms.channels + at.w;
     let here = x[index];
-    let rows = windowRange(at.y, uniforms.window.x, uniforms.strides.x, uniforms.pads.x, uniforms.outH);
-    let cols = windowRange(at.z, uniforms.window.y, uniforms.strides.y, uniforms.pads.y, uniforms.outW);
+    let rows = windowRange(at.y, WINDOW.x, STRIDES.x, uniforms.pads.x, uniforms.outH);
+    let cols = windowRange(at.z, WINDOW.y, STRIDES.y, uniforms.pads.y, uniforms.outW);
     let imageRow = at.x * uniforms.inH;
     var sum = ${type}(0.0);
     for (var wy = rows.x; wy <= rows.y; wy = wy + 1) {
@@ -50,10 +52,10 @@ export function maxPoolGrad({ inputs, backend, attrs }: {
         var take : ${mask} = here == top;
         if (!any(take)) { continue; }
         // Earlier in-range positions of this window holding the same maximum take it instead.
-        let r0 = max(wy * uniforms.strides.x - uniforms.pads.x, 0);
-        let c0 = wx * uniforms.strides.y - uniforms.pads.y;
+        let r0 = max(wy * STRIDES.x - uniforms.pads.x, 0);
+        let c0 = wx * STRIDES.y - uniforms.pads.y;
         for (var r = r0; r <= at.y; r = r + 1) {
-          let cEnd = select(min(c0 + uniforms.window.y, uniforms.inW), at.z, r == at.y);
+          let cEnd = select(min(c0 + WINDOW.y, uniforms.inW), at.z, r == at.y);
           for (var c = max(c0, 0); c < cEnd; c = c + 1) {
             take = take & !(x[((imageRow + r) * uniforms.inW + c) * uniforms.channels + at.w] == top);
           }
@@ -64,7 +66,7 @@ export function maxPoolGrad({ inputs, backend, attrs }: {
     result[index] = sum;
   }`,
   });
-  return backend.runWebGPUProgram(prog, [dy, x, y], 'float32', poolUniforms(info, info.inChannels / width));
+  return backend.runWebGPUProgram(prog, [dy, x, y], 'float32', poolUniforms(info, units));
 }
 
 export const maxPoolGradConfig: tf.KernelConfig = {
