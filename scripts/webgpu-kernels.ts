@@ -53,7 +53,6 @@ interface Case {
   replaces: string[];
   /** The yardstick: matMul of the same dimensions, or a copy of the same bytes. */
   reference: () => tf.Tensor;
-  tensors: tf.Tensor[];
 }
 
 /** The distinct convolution / pooling shapes of one DenseNet step at this size (torchvision's layout). */
@@ -102,8 +101,7 @@ function cases(): Case[] {
         const positions = yShape[0] * yShape[1] * yShape[2];
         const filterM = f[0] * f[1] * f[2];
         add(`filter ${label}`, where, () => ({
-          kind: 'filter', name: `dW ${label}`, where, work: 2 * filterM * f[3] * positions, tensors: [x, dy, w,
-            ...matmulOperands(filterM, positions, f[3])],
+          kind: 'filter', name: `dW ${label}`, where, work: 2 * filterM * f[3] * positions,
           ours: () => conv2dBackpropFilter(x, dy, f, s.stride, s.pad), replaces: [tf.Conv2DBackpropFilter],
           reference: () => tf.matMul(mmA(filterM, positions), mmB(positions, f[3])),
         }));
@@ -112,7 +110,7 @@ function cases(): Case[] {
           const inK = f[0] * f[1] * f[3];
           // tfjs's own dx (conv_backprop_mm, an implicit GEMM on its matMul source) is kept: no stock column.
           add(`input ${label}`, where, () => ({
-            kind: 'input', name: `dx ${label} (tfjs's)`, replaces: [], where, work: 2 * inM * f[2] * inK, tensors: [...matmulOperands(inM, inK, f[2])],
+            kind: 'input', name: `dx ${label} (tfjs's)`, replaces: [], where, work: 2 * inM * f[2] * inK,
             ours: () => conv2dBackpropInput(dy, w, s.x, s.stride, s.pad),
             reference: () => tf.matMul(mmA(inM, inK), mmB(inK, f[2])),
           }));
@@ -128,12 +126,12 @@ function cases(): Case[] {
         // Bytes a pooling gradient must move: read dy (and x, y for max), write dx.
         const bytes = s.kind === 'maxpool' ? 2 * xBytes + 2 * dyBytes : xBytes + dyBytes;
         add(label, where, () => ({
-          kind: 'pool', name: label, where, work: bytes, tensors: [x, y, dy, copySource(bytes)],
+          kind: 'pool', name: label, where, work: bytes,
           ours: () => (s.kind === 'maxpool' ? maxPoolGrad(dy, x, y as tf.Tensor4D, window, s.stride, s.pad) : avgPoolGrad(dy, x, window, s.stride, 0)),
           replaces: [s.kind === 'maxpool' ? tf.MaxPoolGrad : tf.AvgPoolGrad],
           reference: () => copyOf(bytes),
         }));
-        if (s.kind === 'maxpool') elementwise(x, where, add);
+        if (s.kind === 'maxpool') elementwise(x, where.replace('stem pool', 'stem BN-ReLU'), add);
       }
     }
   }
@@ -162,7 +160,7 @@ function elementwise(x: tf.Tensor4D, where: string, add: (key: string, where: st
   ];
   for (const [name, work, run, replaces] of rows) {
     add(`ew ${name} ${at}`, where, () => ({
-      kind: 'elementwise', name: `${name} ${at}${replaces.length ? '' : " (tfjs's)"}`, where, work, tensors: [scale, dy, mask, copySource(work)],
+      kind: 'elementwise', name: `${name} ${at}${replaces.length ? '' : " (tfjs's)"}`, where, work,
       ours: run, replaces, reference: () => copyOf(work),
     }));
   }
@@ -177,11 +175,8 @@ function operand(rows: number, cols: number): tf.Tensor2D {
 }
 const mmA = operand;
 const mmB = operand;
-function matmulOperands(m: number, k: number, n: number): tf.Tensor[] {
-  return [operand(m, k), operand(k, n)];
-}
 const copies = new Map<number, tf.Tensor>();
-/** A source whose copy reads half of `bytes` and writes the other half. */
+/** A source whose copy reads half of `bytes` and writes the other half (inputs live for the whole run). */
 function copySource(bytes: number): tf.Tensor {
   const n = Math.max(1, Math.round(bytes / 8));
   let t = copies.get(n);
