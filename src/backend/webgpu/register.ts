@@ -9,8 +9,8 @@ import * as tf from '@tensorflow/tfjs';
 import { conv2DBackpropFilterConfig } from './kernels/conv2d-backprop-filter.js';
 import { avgPoolGradConfig } from './kernels/avg-pool-grad.js';
 import { maxPoolGradConfig } from './kernels/max-pool-grad.js';
-import { meanConfig, setChannelReduceFallback, sumConfig } from './kernels/channel-reduce.js';
-import { WEBGPU_BACKEND } from './kernels/program.js';
+import { meanConfig, sumConfig } from './kernels/channel-reduce.js';
+import { setStockKernel, WEBGPU_BACKEND } from './kernels/program.js';
 
 /** Tiled or single-pass replacements for training kernels tfjs-webgpu runs far below the adapter's speed. */
 export const WEBGPU_TRAINING_KERNELS: readonly tf.KernelConfig[] = [
@@ -31,7 +31,7 @@ export function registerWebGPUTrainingKernels(): string[] {
     if (current?.kernelFunc === config.kernelFunc) continue;
     if (current) {
       stock.set(config.kernelName, current);
-      setChannelReduceFallback(config.kernelName, current.kernelFunc);
+      setStockKernel(config.kernelName, current.kernelFunc);
       tf.unregisterKernel(config.kernelName, WEBGPU_BACKEND);
     }
     tf.registerKernel(config);

@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { POOL_UNIFORMS, POOL_WORKGROUP, poolDispatch, poolGeometry, poolUniforms } from './pool-window.js';
-import { assertFloat32, program, WEBGPU_BACKEND, type WebGPUBackendLike } from './program.js';
+import { assertFloat32, MAX_WORKGROUPS_PER_DIMENSION, program, runStock, WEBGPU_BACKEND, type WebGPUBackendLike } from './program.js';
 
 export function avgPoolGrad({ inputs, backend, attrs }: {
   inputs: tf.AvgPoolGradInputs; backend: WebGPUBackendLike; attrs: tf.AvgPoolGradAttrs;
@@ -19,13 +19,15 @@ export function avgPoolGrad({ inputs, backend, attrs }: {
   const info = tf.backend_util.computePool2DInfo(x.shape as [number, number, number, number], filterSize, strides, 1, pad);
   const width = info.inChannels % 4 === 0 ? 4 : 1;
   const units = info.inChannels / width;
+  const dispatch = poolDispatch(info, units);
+  if (dispatch.some((d) => d > MAX_WORKGROUPS_PER_DIMENSION)) return runStock(tf.AvgPoolGrad, { inputs, backend, attrs });
   const geometry = poolGeometry(info);
   const prog = program({
     variableNames: ['dy'],
     outputShape: [...x.shape],
     shaderKey: `edAvgPoolGrad_${width}_${geometry.key}`,
     dispatchLayout: { x: [3], y: [2], z: [0, 1] },
-    dispatch: poolDispatch(info, units),
+    dispatch,
     workgroupSize: POOL_WORKGROUP,
     outputComponent: width,
     uniforms: `${POOL_UNIFORMS} scale : f32,`,

@@ -8,7 +8,7 @@
  * Summation order: chunks of consecutive rows, then the chunks in order — float32, like the stock kernel.
  */
 import * as tf from '@tensorflow/tfjs';
-import { assertFloat32, program, WEBGPU_BACKEND, type WebGPUBackendLike } from './program.js';
+import { assertFloat32, MAX_WORKGROUPS_PER_DIMENSION, program, runStock, WEBGPU_BACKEND, type WebGPUBackendLike } from './program.js';
 
 type ReduceArgs = { inputs: tf.SumInputs; backend: WebGPUBackendLike; attrs: tf.SumAttrs };
 
@@ -58,15 +58,14 @@ function overLeadingAxes(x: tf.TensorInfo, axis: number | number[]): boolean {
   return axes.length === rank - 1 && axes.every((a, i) => a === i);
 }
 
-function reduceLeading(args: ReduceArgs, mean: boolean, stock: tf.KernelFunc | undefined): tf.TensorInfo | tf.TensorInfo[] {
+function reduceLeading(args: ReduceArgs, mean: boolean): tf.TensorInfo {
   const { inputs, backend, attrs } = args;
   const x = inputs.x as tf.TensorInfo;
-  if (!overLeadingAxes(x, attrs.axis) || tf.util.sizeFromShape(x.shape) === 0) {
-    if (!stock) throw new Error(`webgpu-kernels: no stock ${mean ? 'Mean' : 'Sum'} kernel to fall back to`);
-    return stock(args as unknown as Parameters<tf.KernelFunc>[0]);
+  const cols = x.shape[x.shape.length - 1] ?? 0;
+  if (!overLeadingAxes(x, attrs.axis) || tf.util.sizeFromShape(x.shape) === 0 || Math.ceil(cols / 4 / 64) > MAX_WORKGROUPS_PER_DIMENSION) {
+    return runStock(mean ? tf.Mean : tf.Sum, args);
   }
   assertFloat32(mean ? 'Mean' : 'Sum', x);
-  const cols = x.shape[x.shape.length - 1]!;
   const rows = tf.util.sizeFromShape(x.shape) / cols;
   const partial = columnSums(backend, x, rows, cols, chunkRows(rows), 1);
   const shape = attrs.keepDims ? x.shape.map((d, i) => (i === x.shape.length - 1 ? d : 1)) : [cols];
@@ -75,21 +74,14 @@ function reduceLeading(args: ReduceArgs, mean: boolean, stock: tf.KernelFunc | u
   return total;
 }
 
-const stockKernels = new Map<string, tf.KernelFunc>();
-
-/** Remembers the stock kernel each of these falls back to (register.ts calls it before replacing them). */
-export function setChannelReduceFallback(kernelName: string, kernelFunc: tf.KernelFunc): void {
-  stockKernels.set(kernelName, kernelFunc);
-}
-
 export const sumConfig: tf.KernelConfig = {
   kernelName: tf.Sum,
   backendName: WEBGPU_BACKEND,
-  kernelFunc: ((args: ReduceArgs) => reduceLeading(args, false, stockKernels.get(tf.Sum))) as unknown as tf.KernelFunc,
+  kernelFunc: ((args: ReduceArgs) => reduceLeading(args, false)) as unknown as tf.KernelFunc,
 };
 
 export const meanConfig: tf.KernelConfig = {
   kernelName: tf.Mean,
   backendName: WEBGPU_BACKEND,
-  kernelFunc: ((args: ReduceArgs) => reduceLeading(args, true, stockKernels.get(tf.Mean))) as unknown as tf.KernelFunc,
+  kernelFunc: ((args: ReduceArgs) => reduceLeading(args, true)) as unknown as tf.KernelFunc,
 };

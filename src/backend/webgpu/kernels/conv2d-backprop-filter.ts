@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { GEMM_UNIFORMS, GEMM_WORKGROUP, gemmDispatch, gemmShader, type GemmSource } from './implicit-gemm.js';
-import { assertFloat32, program, WEBGPU_BACKEND, type WebGPUBackendLike } from './program.js';
+import { assertFloat32, MAX_WORKGROUPS_PER_DIMENSION, program, runStock, WEBGPU_BACKEND, type WebGPUBackendLike } from './program.js';
 
 type Shape4 = [number, number, number, number];
 
@@ -56,6 +56,8 @@ export function conv2DBackpropFilter({ inputs, backend, attrs }: {
   const m = kh * kw * cin;
   const k = info.batchSize * info.outHeight * info.outWidth;
   const vec4 = cin % 4 === 0 && cout % 4 === 0;
+  const dispatch = gemmDispatch(m, cout);
+  if (dispatch.some((d) => d > MAX_WORKGROUPS_PER_DIMENSION)) return runStock(tf.Conv2DBackpropFilter, { inputs, backend, attrs });
   const prog = program({
     variableNames: ['x', 'dy'],
     outputShape: [kh, kw, cin, cout],
@@ -63,7 +65,7 @@ export function conv2DBackpropFilter({ inputs, backend, attrs }: {
     variableComponents: vec4 ? [4, 4] : [1, 1],
     outputComponent: vec4 ? 4 : 1,
     dispatchLayout: { x: [3], y: [0, 1, 2] },
-    dispatch: gemmDispatch(m, cout),
+    dispatch,
     workgroupSize: GEMM_WORKGROUP,
     uniforms: `${GEMM_UNIFORMS}cin : i32, inH : i32, inW : i32, outW : i32, outHW : i32, pads : vec2<i32>,`,
     getUserCode: () => gemmShader(source(kw, sh, sw, vec4)),

@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { POOL_UNIFORMS, POOL_WORKGROUP, poolDispatch, poolGeometry, poolUniforms } from './pool-window.js';
-import { assertFloat32, program, WEBGPU_BACKEND, type WebGPUBackendLike } from './program.js';
+import { assertFloat32, MAX_WORKGROUPS_PER_DIMENSION, program, runStock, WEBGPU_BACKEND, type WebGPUBackendLike } from './program.js';
 
 export function maxPoolGrad({ inputs, backend, attrs }: {
   inputs: tf.MaxPoolGradInputs; backend: WebGPUBackendLike; attrs: tf.MaxPoolGradAttrs;
@@ -23,13 +23,15 @@ export function maxPoolGrad({ inputs, backend, attrs }: {
   const units = info.inChannels / width;
   const type = width === 4 ? 'vec4<f32>' : 'f32';
   const mask = width === 4 ? 'vec4<bool>' : 'bool';
+  const dispatch = poolDispatch(info, units);
+  if (dispatch.some((d) => d > MAX_WORKGROUPS_PER_DIMENSION)) return runStock(tf.MaxPoolGrad, { inputs, backend, attrs });
   const geometry = poolGeometry(info);
   const prog = program({
     variableNames: ['dy', 'x', 'y'],
     outputShape: [...x.shape],
     shaderKey: `edMaxPoolGrad_${width}_${geometry.key}`,
     dispatchLayout: { x: [3], y: [2], z: [0, 1] },
-    dispatch: poolDispatch(info, units),
+    dispatch,
     workgroupSize: POOL_WORKGROUP,
     outputComponent: width,
     variableComponents: [width, width, width],

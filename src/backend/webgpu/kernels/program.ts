@@ -28,3 +28,23 @@ export function assertFloat32(kernel: string, ...tensors: tf.TensorInfo[]): void
     if (t.dtype !== 'float32') throw new Error(`webgpu-kernels: ${kernel} supports float32 only, got ${t.dtype}`);
   }
 }
+
+/**
+ * WebGPU's guaranteed limit on workgroups per dispatch dimension. tfjs reshapes a larger dispatch, which
+ * would scramble the workgroup ids our programs index by, so such calls go to the stock kernel instead.
+ */
+export const MAX_WORKGROUPS_PER_DIMENSION = 65535;
+
+const stockKernels = new Map<string, tf.KernelFunc>();
+
+/** Remembers tfjs-webgpu's own kernel (register.ts, before replacing it): ours fall back to it. */
+export function setStockKernel(kernelName: string, kernelFunc: tf.KernelFunc): void {
+  stockKernels.set(kernelName, kernelFunc);
+}
+
+/** Runs tfjs-webgpu's own kernel for a call ours does not cover. */
+export function runStock(kernelName: string, args: unknown): tf.TensorInfo {
+  const stock = stockKernels.get(kernelName);
+  if (!stock) throw new Error(`webgpu-kernels: no stock ${kernelName} kernel to fall back to`);
+  return stock(args as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
+}
