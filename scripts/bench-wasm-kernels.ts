@@ -2,7 +2,7 @@
  * Throughput of the wasm backend's convolution/matmul kernels, stock versus
  * src/backend/wasm/, on DenseNet-121 training shapes (batch 8).
  *
- *   npx tsx scripts/bench-wasm-kernels.ts [--reps N] [--quick] [--gemm]
+ *   npx tsx scripts/bench-wasm-kernels.ts [--reps N] [--quick] [--gemm [--section filter|conv1x1|conv3x3|matmul]]
  *
  * --gemm runs only the comparison of the project's own GEMM (src/backend/wasm/gemm, relaxed and plain builds)
  * with the XNNPACK route on DenseNet-121 112² batch-16 shapes: filter gradients (1×1 and 3×3) and the forward
@@ -30,6 +30,9 @@ import {
 const args = process.argv.slice(2);
 const repsArg = args.indexOf('--reps');
 const GEMM_ONLY = args.includes('--gemm');
+const sectionArg = args.indexOf('--section');
+/** --gemm --section filter|conv1x1|conv3x3|matmul runs one part of the comparison. */
+const want = (section: string): boolean => sectionArg < 0 || args[sectionArg + 1] === section;
 const REPS = repsArg >= 0 ? Number(args[repsArg + 1]) : GEMM_ONLY ? 7 : 3;
 const QUICK = args.includes('--quick');
 
@@ -142,7 +145,7 @@ async function gemmComparison(): Promise<void> {
   const fmtRow = (rows: { name: string; min: number; median: number; wall: number }[]): string =>
     rows.map((r) => `${r.name} ${r.min.toFixed(1)} / ${r.median.toFixed(1)} (${r.wall.toFixed(1)})`).join(' | ');
   console.log(`\n== filter gradient, batch ${B} (DenseNet-121 at 112²): xnnpack route vs own GEMM`);
-  for (const c of cases) {
+  for (const c of want('filter') ? cases : []) {
     const x = tf.randomNormal([B, c.hw, c.hw, c.cin]) as tf.Tensor4D;
     const dy = tf.randomNormal([B, c.hw, c.hw, c.cout]) as tf.Tensor4D;
     const filterShape: [number, number, number, number] = [c.k, c.k, c.cin, c.cout];
@@ -157,7 +160,7 @@ async function gemmComparison(): Promise<void> {
   }
   console.log(`\n== forward 1x1 conv, batch ${B}: tf.conv2d, stock (XNNPACK) vs the 1×1 override on the own GEMM`);
   registerWasmFastOverrides();
-  for (const c of cases.filter((k) => k.k === 1)) {
+  for (const c of want('conv1x1') ? cases.filter((k) => k.k === 1) : []) {
     const x = tf.randomNormal([B, c.hw, c.hw, c.cin]) as tf.Tensor4D;
     const w = tf.randomNormal([1, 1, c.cin, c.cout], 0, 0.1) as tf.Tensor4D;
     const configs: Config[] = [
@@ -167,7 +170,39 @@ async function gemmComparison(): Promise<void> {
     console.log(`${c.name.padEnd(26)} ${fmtRow(alternated(configs))}`);
     tf.dispose([x, w]);
   }
+  console.log(`\n== forward 3x3 conv pad 1, batch ${B}: tf.conv2d, stock (XNNPACK) vs the override's per-tap own GEMMs`);
+  for (const c of want('conv3x3') ? cases.filter((k) => k.k === 3) : []) {
+    const x = tf.randomNormal([B, c.hw, c.hw, c.cin]) as tf.Tensor4D;
+    const w = tf.randomNormal([3, 3, c.cin, c.cout], 0, 0.1) as tf.Tensor4D;
+    const configs: Config[] = [
+      { name: 'xnnpack', setup: () => setGemmRoute('convKxK', 'xnnpack'), run: () => tf.conv2d(x, w, 1, 1) },
+      ...builds.map((b) => ({ name: `gemm-${b}`, setup: () => { setGemmRoute('convKxK', 'gemm'); setGemmBuild(b); }, run: () => tf.conv2d(x, w, 1, 1) })),
+    ];
+    console.log(`${c.name.padEnd(26)} ${fmtRow(alternated(configs))}`);
+    tf.dispose([x, w]);
+  }
+  setGemmRoute('convKxK', 'gemm');
+
+  console.log(`\n== batch-1 matMul, batch ${B} (the recomputing modes' 1×1 convs): forward a·w, input gradient dy·wᵀ (w fresh, as each step's)`);
+  for (const c of want('matmul') ? cases.filter((k) => k.k === 1) : []) {
+    const p = B * c.hw * c.hw;
+    const a = tf.randomNormal([p, c.cin]) as tf.Tensor2D;
+    const w = tf.randomNormal([c.cin, c.cout], 0, 0.1) as tf.Tensor2D;
+    const dy = tf.randomNormal([p, c.cout]) as tf.Tensor2D;
+    for (const [label, f] of [
+      ['a·w', () => tf.matMul(a, w)],
+      ['dy·wᵀ', () => tf.tidy(() => tf.matMul(dy, tf.add(w, 0), false, true))],
+    ] as const) {
+      const configs: Config[] = [
+        { name: 'xnnpack', setup: () => setGemmRoute('matMul', 'xnnpack'), run: f },
+        ...builds.map((b) => ({ name: `gemm-${b}`, setup: () => { setGemmRoute('matMul', 'gemm'); setGemmBuild(b); }, run: f })),
+      ];
+      console.log(`${`${c.name} ${label}`.padEnd(32)} ${fmtRow(alternated(configs))}`);
+    }
+    tf.dispose([a, w, dy]);
+  }
   unregisterWasmFastOverrides();
+  setGemmRoute('matMul', 'gemm');
   setGemmBuild(null);
   setGemmRoute('filterGrad', 'gemm');
   setGemmRoute('conv1x1', 'gemm');

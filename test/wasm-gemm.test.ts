@@ -12,7 +12,7 @@ import { initBackend } from '../src/backend/index.js';
 import { Worker } from 'node:worker_threads';
 import { RELAXED_SIMD_MODULE, wasmFeatures } from '../src/backend/doctor/wasm-features.js';
 import { GEMM_KC, setGemmBuild, wasmGemm, type GemmBuild } from '../src/backend/wasm/gemm/gemm.js';
-import { conv2D1x1Config } from '../src/backend/wasm/kernels/conv2d-1x1.js';
+import { conv2DGemmConfig } from '../src/backend/wasm/kernels/conv2d-gemm.js';
 import { GEMM_ROUTES, setGemmRoute, type GemmRoute } from '../src/backend/wasm/gemm/routes.js';
 import * as committed from '../src/backend/wasm/gemm/gemm-wasm.js';
 import type { EmscriptenWasm } from '../src/backend/wasm/sums/channel-sums.js';
@@ -263,15 +263,18 @@ describe('wasm kernels on the own GEMM and on XNNPACK agree with float64', () =>
     { xs: [2, 5, 7, 13], k: 1, cout: 9, pad: 0 },
     { xs: [3, 6, 5, 70], k: 3, cout: 11, pad: 1 },
     { xs: [1, 4, 9, 5], k: 3, cout: 8, pad: 0 },
+    { xs: [2, 3, 4, 6], k: 5, cout: 7, pad: 2 },
   ];
   it("initBackend('wasm') puts the 1×1 Conv2D override in place", () => {
-    expect(tf.getKernel('Conv2D', 'wasm')?.kernelFunc).toBe(conv2D1x1Config.kernelFunc);
+    expect(tf.getKernel('Conv2D', 'wasm')?.kernelFunc).toBe(conv2DGemmConfig.kernelFunc);
   });
 
   for (const { route, build } of routes) {
     for (const sh of shapes) {
-      it(`${route}${route === 'gemm' ? ` (${build})` : ''}: ${sh.k}×${sh.k} pad ${sh.pad} x [${sh.xs.join(', ')}] → ${sh.cout}: filter gradient${sh.k === 1 ? ' and forward' : ''}`, () => {
+      it(`${route}${route === 'gemm' ? ` (${build})` : ''}: ${sh.k}×${sh.k} pad ${sh.pad} x [${sh.xs.join(', ')}] → ${sh.cout}: forward and filter gradient`, () => {
         const previous = { filterGrad: setGemmRoute('filterGrad', route), conv1x1: setGemmRoute('conv1x1', route) };
+        const previousMatMul = setGemmRoute('matMul', route);
+        const previousKxK = setGemmRoute('convKxK', route);
         setGemmBuild(build);
         try {
           const size = sh.xs.reduce((a, b) => a * b, 1);
@@ -287,11 +290,31 @@ describe('wasm kernels on the own GEMM and on XNNPACK agree with float64', () =>
             { strides: 1, pad: sh.pad, dataFormat: 'NHWC', filterShape: w.shape }) as tf.Tensor;
           // float32 sums of ≤ a few hundred terms: relative errors near 1e-7, far below 1e-5.
           expect(relativeError(y.dataSync(), y64)).toBeLessThan(1e-5);
+          if (sh.k === 1) {
+            // the recomputing modes' route: products through BatchMatMul, a [P, cin] in every layout
+            const p = sh.xs[0]! * sh.xs[1]! * sh.xs[2]!;
+            const cin = sh.xs[3]!;
+            const x2 = tf.reshape(x, [p, cin]) as tf.Tensor2D;
+            const w2 = tf.reshape(w, [cin, sh.cout]) as tf.Tensor2D;
+            const big = tf.tile(x2, [8, 4]) as tf.Tensor2D; // [8P, 4cin]: large enough for the GEMM route
+            const wBig = tf.tile(w2, [4, 1]) as tf.Tensor2D;
+            const exactBig = new Float64Array(8 * p * sh.cout);
+            for (let r = 0; r < 8 * p; r++) for (let co = 0; co < sh.cout; co++) exactBig[r * sh.cout + co] = 4 * (y64[(r % p) * sh.cout + co] as number);
+            const products = [
+              tf.matMul(big, wBig),
+              tf.matMul(tf.transpose(big), wBig, true, false),
+              tf.matMul(big, tf.transpose(wBig), false, true),
+            ];
+            for (const product of products) expect(relativeError(product.dataSync(), exactBig)).toBeLessThan(1e-5);
+            tf.dispose([x2, w2, big, wBig, ...products]);
+          }
           expect(relativeError(dw.dataSync(), filterGrad64(xv, sh.xs, dyv, sh.k, sh.cout, sh.pad))).toBeLessThan(1e-5);
           tf.dispose([x, w, y, dy, dw]);
         } finally {
           setGemmRoute('filterGrad', previous.filterGrad);
           setGemmRoute('conv1x1', previous.conv1x1);
+          setGemmRoute('matMul', previousMatMul);
+          setGemmRoute('convKxK', previousKxK);
           setGemmBuild(null);
         }
       });

@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { conv2DBackpropFilterConfig } from './kernels/conv2d-backprop-filter.js';
-import { conv2D1x1Config } from './kernels/conv2d-1x1.js';
+import { conv2DGemmConfig } from './kernels/conv2d-gemm.js';
 import { conv2DBackpropInputFastConfig } from './kernels/conv2d-backprop-input.js';
 import { maxPoolGradFastConfig } from './kernels/max-pool-grad.js';
 import { avgPoolGradFastConfig } from './kernels/avg-pool-grad.js';
@@ -28,7 +28,7 @@ export const WASM_FAST_OVERRIDES: readonly tf.KernelConfig[] = [
   avgPoolGradFastConfig,
   batchMatMulFastConfig,
   sliceFastConfig,
-  conv2D1x1Config,
+  conv2DGemmConfig,
 ];
 
 /**
