@@ -181,7 +181,7 @@ async function gemmComparison(): Promise<void> {
     console.log(`${c.name.padEnd(26)} ${fmtRow(alternated(configs))}`);
     tf.dispose([x, w]);
   }
-  setGemmRoute('convKxK', 'gemm');
+  setGemmRoute('convKxK', 'auto');
 
   console.log(`\n== batch-1 matMul, batch ${B} (the recomputing modes' 1×1 convs): forward a·w, input gradient dy·wᵀ (w fresh, as each step's)`);
   for (const c of want('matmul') ? cases.filter((k) => k.k === 1) : []) {
@@ -202,10 +202,10 @@ async function gemmComparison(): Promise<void> {
     tf.dispose([a, w, dy]);
   }
   unregisterWasmFastOverrides();
-  setGemmRoute('matMul', 'gemm');
+  setGemmRoute('matMul', 'auto');
   setGemmBuild(null);
-  setGemmRoute('filterGrad', 'gemm');
-  setGemmRoute('conv1x1', 'gemm');
+  setGemmRoute('filterGrad', 'auto');
+  setGemmRoute('conv1x1', 'auto');
 }
 
 async function main(): Promise<void> {

@@ -9,7 +9,7 @@
  *   npx tsx scripts/op-errors.ts DUMP_DIR [--backend cpu|wasm] [--top 12] [--routes gemm|xnnpack] [--gemm-build relaxed|plain]
  *
  * --routes puts every wasm kernel that has an own-GEMM route (src/backend/wasm/gemm/routes.ts: filter
- * gradients, 1×1 and k×k convolutions, batch-1 products) on that route (default: the library's defaults);
+ * gradients, 1×1 and k×k convolutions, batch-1 products) on that route (default: the library's 'auto');
  * --gemm-build pins the own GEMM's build (default: relaxed where the engine has it).
  */
 import { readFile } from 'node:fs/promises';

@@ -13,7 +13,7 @@ import { Worker } from 'node:worker_threads';
 import { RELAXED_SIMD_MODULE, wasmFeatures } from '../src/backend/doctor/wasm-features.js';
 import { GEMM_KC, setGemmBuild, wasmGemm, type GemmBuild } from '../src/backend/wasm/gemm/gemm.js';
 import { conv2DGemmConfig } from '../src/backend/wasm/kernels/conv2d-gemm.js';
-import { GEMM_ROUTES, setGemmRoute, type GemmRoute } from '../src/backend/wasm/gemm/routes.js';
+import { GEMM_KERNELS, GEMM_ROUTES, gemmRoute, setGemmRoute, type GemmRoute } from '../src/backend/wasm/gemm/routes.js';
 import * as committed from '../src/backend/wasm/gemm/gemm-wasm.js';
 import type { EmscriptenWasm } from '../src/backend/wasm/sums/channel-sums.js';
 import { GEMM_TS, gemmModule } from '../scripts/wasm-source.js';
@@ -265,6 +265,17 @@ describe('wasm kernels on the own GEMM and on XNNPACK agree with float64', () =>
     { xs: [1, 4, 9, 5], k: 3, cout: 8, pad: 0 },
     { xs: [2, 3, 4, 6], k: 5, cout: 7, pad: 2 },
   ];
+  it("'auto' routes: filter gradients always on the own GEMM, 1×1 products with relaxed SIMD only, k×k convs on XNNPACK", () => {
+    for (const kernel of GEMM_KERNELS) expect(setGemmRoute(kernel, 'auto')).toBe('auto');
+    const routesWith = (build: GemmBuild) => {
+      setGemmBuild(build);
+      return GEMM_KERNELS.map((kernel) => gemmRoute(kernel));
+    };
+    expect(routesWith('plain')).toEqual(['gemm', 'xnnpack', 'xnnpack', 'xnnpack']);
+    expect(routesWith('relaxed')).toEqual(['gemm', 'gemm', 'xnnpack', 'gemm']);
+    setGemmBuild(null);
+  });
+
   it("initBackend('wasm') puts the 1×1 Conv2D override in place", () => {
     expect(tf.getKernel('Conv2D', 'wasm')?.kernelFunc).toBe(conv2DGemmConfig.kernelFunc);
   });

@@ -2,7 +2,7 @@
  * An override of the wasm Conv2D for stride-1 undilated convolutions on the project's own GEMM, whose
  * K-blocked, fused (where relaxed SIMD exists) sums are more exact than XNNPACK's sequential unfused ones:
  * - 1×1 unpadded (DenseNet's bottlenecks and transitions): one GEMM, y[P, cout] = x[P, cin]·w[cin, cout],
- *   x and w read in place;
+ *   x and w read in place (by default with relaxed SIMD only: gemm/routes.ts);
  * - k×k (the 3×3s): one GEMM per tap and image over the zero-padded input, accumulated in place (below);
  *   off by default (gemm/routes.ts: not faster than XNNPACK's convolution).
  * Every other convolution goes to the original kernel.
