@@ -164,7 +164,7 @@ async function selectBackend(name: BackendName | string | undefined, options: In
       logger.info(`backend: wasm (no native TensorFlow: ${native.failures.map((f) => f.split(':')[0]).join(' and ')} did not load; ${noGpu}; see docs/gpu.md for GPU speed)`);
       return 'wasm';
     } catch (error) {
-      await activate('cpu');
+      await activateCpu();
       logger.info(`backend: cpu (wasm failed: ${firstLine(error)}; cpu is very slow for convolutions)`);
       return 'cpu';
     }
@@ -181,7 +181,7 @@ async function selectBackend(name: BackendName | string | undefined, options: In
       await initWasm(options.wasmPaths);
       break;
     case 'cpu':
-      await activate('cpu');
+      await activateCpu();
       break;
     case 'meta':
     case 'meta-wasm': {
@@ -240,10 +240,17 @@ async function initGpuInBrowser(
     logger.info(`backend: wasm (${noGpu}; ${source})`);
     return 'wasm';
   } catch (error) {
-    await activate('cpu');
+    await activateCpu();
     logger.info(`backend: cpu (${noGpu}; wasm failed: ${firstLine(error)}; cpu is very slow for convolutions)`);
     return 'cpu';
   }
+}
+
+/** tfjs's cpu backend with our exactly summed convolutions and products (./cpu). */
+async function activateCpu(): Promise<void> {
+  const { registerCpuExactKernels } = await import('./cpu/index.js');
+  registerCpuExactKernels();
+  await activate('cpu');
 }
 
 /** Loaded here, not at import: a user who never trains on wasm never loads its module. */
@@ -255,7 +262,9 @@ async function initWasm(wasmPaths?: InitBackendOptions['wasmPaths']): Promise<vo
     // build (chosen in cross-origin-isolated pages) has a shared one, which that module cannot import.
     tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
   }
-  const { registerWasmFastOverrides, registerWasmTrainingKernels } = await import('./wasm/index.js');
+  const { enableRelaxedSimd, registerWasmFastOverrides, registerWasmTrainingKernels } = await import('./wasm/index.js');
+  // Node 20 has relaxed SIMD (our GEMM's fused multiply-add) behind a V8 flag that works when set at run time.
+  await enableRelaxedSimd();
   registerWasmTrainingKernels();
   // Stock wasm's input gradients, pooling gradients and transposed products are 10× slower than its forward.
   registerWasmFastOverrides();
