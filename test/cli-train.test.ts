@@ -59,7 +59,7 @@ describe('efficient-densenet train / predict', () => {
     expect(train.code).toBe(0);
     expect(train.stdout).toContain('Usage: efficient-densenet train --data DIR');
     for (const option of ['--model', '--image-size', '--batch', '--epochs', '--optimizer', '--lr', '--memory-efficient', '--pretrained', '--no-check-hash', '--freeze-features', '--out', '--resume', '--seed', '--backend', '--json',
-      '--unfreeze-after', '--features-lr-scale', '--augment', '--no-flip', '--photometric', '--jpeg-quality', '--label-smoothing', '--weight-decay', '--workers', '--allow-oversubscribe']) {
+      '--unfreeze-after', '--features-lr-scale', '--augment', '--no-flip', '--photometric', '--jpeg-quality', '--label-smoothing', '--weight-decay', '--workers', '--allow-oversubscribe', '--numerics']) {
       expect(train.stdout).toContain(option);
     }
     const predict = await cli('predict', '--help');
@@ -87,6 +87,10 @@ describe('efficient-densenet train / predict', () => {
     const badMode = await cli('train', '--data', data, '--memory-mode', 'lean');
     expect(badMode.code).toBe(2);
     expect(oneLine(badMode.stderr)).toContain("--memory-mode must be one of naive, bottleneck, layer, block, efficient, auto; got 'lean'");
+
+    const badNumerics = await cli('train', '--data', data, '--numerics', 'double');
+    expect(badNumerics.code).toBe(2);
+    expect(oneLine(badNumerics.stderr)).toContain("--numerics must be one of fast, exact; got 'double'");
 
     const twoSpellings = await cli('train', '--data', data, '--memory-mode', 'layer', '--memory-efficient');
     expect(twoSpellings.code).toBe(2);
