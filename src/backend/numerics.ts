@@ -5,7 +5,8 @@
  * A step's error against float64 is dominated by discrete events — ReLU masks decided by float32 rounding —
  * whose frequency scales with the forward's accumulation error. `exact` forms every float32 product exactly
  * in float64, sums in float64 and rounds once, so those kernels' errors are a fraction of PyTorch float32's;
- * it costs time (the wasm kernels run at 1/2–1/4 of XNNPACK's float32 GFLOP/s: scripts/bench-exact-gemm.ts).
+ * it costs time: the wasm kernels run at 1/2–1/4 of XNNPACK's float32 GFLOP/s (scripts/bench-exact-gemm.ts), a
+ * DenseNet-121 step about twice as long (scripts/ab-numerics.ts).
  */
 import { UsageError } from '../util/errors.js';
 
@@ -23,7 +24,7 @@ export const NUMERICS = {
 
 export type Numerics = keyof typeof NUMERICS;
 export const NUMERICS_NAMES = Object.keys(NUMERICS) as Numerics[];
-/** The default: `exact` costs more step time than the ~15% the issue allowed (README, "Numerics"). */
+/** The default: `exact` costs far more step time than the ~15% issue #23 allowed (README, "Exact sums"). */
 export const DEFAULT_NUMERICS: Numerics = 'fast';
 /** The environment variable that picks the numerics when none is given (data-parallel workers inherit it). */
 export const NUMERICS_ENV = 'EFFICIENT_DENSENET_NUMERICS';
