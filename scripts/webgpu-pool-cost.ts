@@ -7,10 +7,16 @@
  *   npx tsx scripts/webgpu-pool-cost.ts [--model densenet121] [--image-size 32] [--batch 2] [--modes naive,layer] [--rounds 4] [--steps 2]
  *
  * The unbounded pool's peak within a round is after the bounded rounds trimmed it, so it is a lower bound of
- * what tfjs alone holds (bench runs each configuration in a fresh process for the real figure).
+ * what tfjs alone holds. `--fresh` measures that instead: per mode and policy a process of its own (as bench
+ * runs each configuration) and one measureTrainingStep, printing backendPeakBytes / (baseline + step peak):
+ *
+ *   npx tsx scripts/webgpu-pool-cost.ts --fresh [--model densenet121] [--image-size 32] [--batch 2] [--modes naive,bottleneck,layer,block]
  */
 import * as tf from '@tensorflow/tfjs';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { measureTrainingStep } from '../src/memory/measure.js';
 import { initBackend } from '../src/backend/index.js';
 import { resetWebGPUPoolPeak, setWebGPUPoolFreeFraction, WEBGPU_POOL_FREE_FRACTION, webgpuPoolPeakBytes } from '../src/backend/webgpu/pool.js';
 import { BUILDERS } from '../src/layers/densenet.js';
@@ -27,12 +33,39 @@ const { values } = parseArgs({
     modes: { type: 'string', default: 'naive,layer' },
     rounds: { type: 'string', default: '4' },
     steps: { type: 'string', default: '2' },
+    fresh: { type: 'boolean', default: false },
+    child: { type: 'string' },
   },
 });
 const imageSize = Number(values['image-size']);
 const batch = Number(values.batch);
 const rounds = Number(values.rounds);
 const steps = Number(values.steps);
+if (values.child !== undefined) {
+  // One fresh measurement: the bound set before the backend allocates anything.
+  const [mode, fraction] = values.child.split(':') as [MemoryMode, string];
+  await initBackend('webgpu');
+  setWebGPUPoolFreeFraction(tf.backend(), Number(fraction));
+  const model = BUILDERS[values.model as DenseNetVariant]({ numClasses: 4, inputShape: [imageSize, imageSize, 3], memoryMode: mode, seed: 1 });
+  const m = await measureTrainingStep({ model, batchSize: batch, seed: 1 });
+  process.stdout.write(JSON.stringify({ baselineBytes: m.baselineBytes, stepPeakBytes: m.stepPeakBytes, peakBytes: m.peakBytes, backendPeakBytes: m.backendPeakBytes }) + '\n');
+  process.exit(0);
+}
+if (values.fresh) {
+  console.log(`${values.model} ${imageSize}² batch ${batch} on webgpu, one process per mode and policy: GPU / (baseline + step peak)`);
+  for (const mode of (values.modes as string).split(',')) {
+    const row: string[] = [];
+    for (const [name, fraction] of [[`bounded ${WEBGPU_POOL_FREE_FRACTION}`, WEBGPU_POOL_FREE_FRACTION], ['unbounded (tfjs)', Infinity]] as const) {
+      const args = ['--import', 'tsx', fileURLToPath(import.meta.url), '--model', values.model as string, '--image-size', String(imageSize), '--batch', String(batch), '--child', `${mode}:${fraction}`];
+      const out = execFileSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+      const m = JSON.parse(out.trim().split('\n').pop()!) as { peakBytes: number; backendPeakBytes: number; baselineBytes: number; stepPeakBytes: number };
+      row.push(`${name} ${m.backendPeakBytes} B = ${(m.backendPeakBytes / m.peakBytes).toFixed(3)}×`);
+      if (fraction !== Infinity) row.unshift(`baseline ${m.baselineBytes} + step ${m.stepPeakBytes} = ${m.peakBytes} B`);
+    }
+    console.log(`  ${mode.padEnd(10)} ${row.join('; ')}`);
+  }
+  process.exit(0);
+}
 await initBackend('webgpu');
 const backend = tf.backend();
 const policies = [
