@@ -2,16 +2,18 @@
  * The GPU memory tfjs-backend-webgpu holds, and a bound on it. Its buffer manager allocates GPU buffers and,
  * when a tensor is freed, keeps the buffer in a pool keyed by exact (size, usage) for reuse, never destroying
  * it. A DenseNet step frees buffers of sizes that seldom come back (the `layer` mode's shrinking gradients),
- * so left alone the pool grew to 1.3–2.3× the tensors alive at the step's peak. Here the pool's free bytes are
- * bounded by a fraction of the bytes in use: whenever a release takes them over, the free buffers released
+ * so left alone the pool grew to 1.24–2.3× the tensors alive at the step's peak. Here the pool's free bytes
+ * are bounded by a fraction of the bytes in use: whenever a release takes them over, the free buffers released
  * longest ago are destroyed (a step frees and asks again for the same shapes soon after — an activation and its
- * gradient — so the most recently freed are the likeliest to be reused). So the GPU holds at most (1 + fraction) × the bytes in use, at every moment, and at the step's end the pool
- * shrinks with what is in use.
+ * gradient — so the most recently freed are the likeliest to be reused; destroying the largest first cost more
+ * time, scripts/webgpu-pool-cost.ts). So the GPU holds at most (1 + fraction) × the bytes in use at every
+ * moment, and at the step's end the pool shrinks with what is in use.
  *
  * Why destroying a released buffer is safe. tfjs releases a buffer only when no command still being recorded
  * uses it: a tensor a queued-but-unsubmitted program reads or writes is in `commandQueueOwnedIds` and its
  * release waits in `tensorDataPendingDisposal` until `submitQueue`; uniform buffers wait in
- * `uniformPendingDisposal`; an upload's staging copy is submitted before release; reads submit first. What a
+ * `uniformPendingDisposal`; an upload's staging buffer waits in `stagingPendingDisposal`, and its destination is
+ * uploaded only inside `runWebGPUProgram`, which marks it queue-owned at once; reads submit first. What a
  * released buffer may still be in is work already *submitted*, and the WebGPU spec lets `destroy()` come then:
  * the memory is reclaimed once the submitted work that uses it completes (tfjs itself destroys its upload
  * staging buffers this way, `releaseBuffer(b, false)` right after `submitQueue`).
