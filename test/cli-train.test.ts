@@ -84,6 +84,10 @@ describe('efficient-densenet train / predict', () => {
     expect(badWorkers.code).toBe(2);
     expect(oneLine(badWorkers.stderr)).toContain("--workers must be an integer ≥ 1 or 'auto', got 'many'");
 
+    const syncValue = await cli('train', '--data', data, '--no-sync-batch-norm=yes');
+    expect(syncValue.code).toBe(2);
+    expect(oneLine(syncValue.stderr)).toContain("Option '--no-sync-batch-norm' does not take an argument");
+
     const badMode = await cli('train', '--data', data, '--memory-mode', 'lean');
     expect(badMode.code).toBe(2);
     expect(oneLine(badMode.stderr)).toContain("--memory-mode must be one of naive, bottleneck, layer, block, efficient, auto; got 'lean'");
