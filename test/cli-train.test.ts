@@ -71,6 +71,12 @@ describe('efficient-densenet train / predict', () => {
     expect(evaluate.stdout).toContain('Usage: efficient-densenet evaluate --model DIR --data DIR');
   });
 
+  it('--no-sync-batch-norm is a flag: a value is a usage error', async () => {
+    const syncValue = await cli('train', '--data', data, '--no-sync-batch-norm=yes');
+    expect(syncValue.code).toBe(2);
+    expect(oneLine(syncValue.stderr)).toContain("Option '--no-sync-batch-norm' does not take an argument");
+  }, 60_000);
+
   it('exits 2 with one line on stderr for usage errors', async () => {
     const noData = await cli('train', '--epochs', '1');
     expect(noData.code).toBe(2);
@@ -83,10 +89,6 @@ describe('efficient-densenet train / predict', () => {
     const badWorkers = await cli('train', '--data', data, '--workers', 'many');
     expect(badWorkers.code).toBe(2);
     expect(oneLine(badWorkers.stderr)).toContain("--workers must be an integer ≥ 1 or 'auto', got 'many'");
-
-    const syncValue = await cli('train', '--data', data, '--no-sync-batch-norm=yes');
-    expect(syncValue.code).toBe(2);
-    expect(oneLine(syncValue.stderr)).toContain("Option '--no-sync-batch-norm' does not take an argument");
 
     const badMode = await cli('train', '--data', data, '--memory-mode', 'lean');
     expect(badMode.code).toBe(2);
