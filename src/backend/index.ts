@@ -123,7 +123,7 @@ export async function initBackend(name?: BackendName | string, options: InitBack
       logger.info(`backend: wasm (no native TensorFlow: ${native.failures.map((f) => f.split(':')[0]).join(' and ')} did not load; ${noGpu}; see docs/gpu.md for GPU speed)`);
       return 'wasm';
     } catch (error) {
-      await activate('cpu');
+      await activateCpu();
       logger.info(`backend: cpu (wasm failed: ${firstLine(error)}; cpu is very slow for convolutions)`);
       return 'cpu';
     }
@@ -140,7 +140,7 @@ export async function initBackend(name?: BackendName | string, options: InitBack
       await initWasm(options.wasmPaths);
       break;
     case 'cpu':
-      await activate('cpu');
+      await activateCpu();
       break;
     case 'meta':
     case 'meta-wasm': {
@@ -199,10 +199,17 @@ async function initGpuInBrowser(
     logger.info(`backend: wasm (${noGpu}; ${source})`);
     return 'wasm';
   } catch (error) {
-    await activate('cpu');
+    await activateCpu();
     logger.info(`backend: cpu (${noGpu}; wasm failed: ${firstLine(error)}; cpu is very slow for convolutions)`);
     return 'cpu';
   }
+}
+
+/** tfjs's cpu backend with our exactly summed convolutions and products (./cpu). */
+async function activateCpu(): Promise<void> {
+  const { registerCpuExactKernels } = await import('./cpu/index.js');
+  registerCpuExactKernels();
+  await activate('cpu');
 }
 
 /** Loaded here, not at import: a user who never trains on wasm never loads its module. */
