@@ -2,7 +2,11 @@
  * Throughput of the wasm backend's convolution/matmul kernels, stock versus
  * src/backend/wasm/, on DenseNet-121 training shapes (batch 8).
  *
- *   npx tsx scripts/bench-wasm-kernels.ts [--reps N] [--quick]
+ *   npx tsx scripts/bench-wasm-kernels.ts [--reps N] [--quick] [--gemm [--section filter|conv1x1|conv3x3|matmul]]
+ *
+ * --gemm runs only the comparison of the project's own GEMM (src/backend/wasm/gemm, relaxed and plain builds)
+ * with the XNNPACK route on DenseNet-121 112² batch-16 shapes: filter gradients (1×1 and 3×3) and the forward
+ * 1×1 conv, the configurations alternated in one process, min and median of N (default 7) rounds.
  *
  * Each number is the best of N runs (default 3) after one warm-up, so it
  * includes per-call costs a training step also pays (XNNPACK weight packing
@@ -10,9 +14,13 @@
  * mathematical operation, never extra work an implementation does.
  */
 import * as os from 'node:os';
+import * as v8 from 'node:v8';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { matMulTransposeA } from '../src/ops/matmul.js';
+import { gemmBuild, setGemmBuild, type GemmBuild } from '../src/backend/wasm/gemm/gemm.js';
+import { setGemmRoute } from '../src/backend/wasm/gemm/routes.js';
+import { wasmFeatures } from '../src/backend/doctor/wasm-features.js';
 import {
   registerWasmFastOverrides,
   registerWasmTrainingKernels,
@@ -21,8 +29,15 @@ import {
 
 const args = process.argv.slice(2);
 const repsArg = args.indexOf('--reps');
-const REPS = repsArg >= 0 ? Number(args[repsArg + 1]) : 3;
+const GEMM_ONLY = args.includes('--gemm');
+const sectionArg = args.indexOf('--section');
+/** --gemm --section filter|conv1x1|conv3x3|matmul runs one part of the comparison. */
+const want = (section: string): boolean => sectionArg < 0 || args[sectionArg + 1] === section;
+const REPS = repsArg >= 0 ? Number(args[repsArg + 1]) : GEMM_ONLY ? 7 : 3;
 const QUICK = args.includes('--quick');
+
+// Relaxed SIMD (Node 20: behind this V8 flag, which takes effect at run time, before any compile of ours).
+v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
 
 function bestMs(f: () => tf.Tensor): number {
   let best = Number.POSITIVE_INFINITY;
@@ -69,6 +84,130 @@ function sizeOf(s: number[]): number {
   return s.reduce((a, b) => a * b, 1);
 }
 
+interface Config {
+  name: string;
+  setup: () => void;
+  run: () => tf.Tensor;
+}
+
+/**
+ * Runs the configurations in rotating order, REPS rounds after one warm-up round; min and median ms each, of
+ * this process's CPU time (user + system): the wasm backend computes on one thread, and on a shared machine
+ * CPU time is far steadier than wall time (which is reported as its minimum).
+ */
+function alternated(configs: Config[]): { name: string; min: number; median: number; wall: number }[] {
+  const times = configs.map(() => [] as number[]);
+  const walls = configs.map(() => Number.POSITIVE_INFINITY);
+  for (let round = 0; round <= REPS; round++) {
+    for (let i = 0; i < configs.length; i++) {
+      const index = (i + round) % configs.length;
+      const c = configs[index]!;
+      c.setup();
+      const t0 = performance.now();
+      const cpu0 = process.cpuUsage();
+      const r = c.run();
+      r.dataSync();
+      const cpu = process.cpuUsage(cpu0);
+      const dt = performance.now() - t0;
+      r.dispose();
+      if (round > 0) {
+        times[index]!.push((cpu.user + cpu.system) / 1000);
+        walls[index] = Math.min(walls[index]!, dt);
+      }
+    }
+  }
+  return configs.map((c, i) => {
+    const t = times[i]!.sort((a, b) => a - b);
+    return { name: c.name, min: t[0]!, median: t[Math.floor(t.length / 2)]!, wall: walls[i]! };
+  });
+}
+
+async function gemmComparison(): Promise<void> {
+  const builds: GemmBuild[] = wasmFeatures().relaxedSimd ? ['relaxed', 'plain'] : ['plain'];
+  console.log(`own GEMM builds measured: [${builds.join(', ')}]${builds.length === 1 ? ' (relaxed SIMD unavailable)' : ''}; ` +
+    `default build here: ${gemmBuild()}; ${REPS} alternated rounds, ` +
+    'CPU ms min / median (wall ms min)');
+  const B = 16;
+  const cases: { name: string; hw: number; cin: number; cout: number; k: number }[] = [
+    { name: '1x1 64->128 @28', hw: 28, cin: 64, cout: 128, k: 1 },
+    { name: '1x1 224->128 @28', hw: 28, cin: 224, cout: 128, k: 1 },
+    { name: '1x1 256->128 @28 (trans)', hw: 28, cin: 256, cout: 128, k: 1 },
+    { name: '1x1 480->128 @14', hw: 14, cin: 480, cout: 128, k: 1 },
+    { name: '1x1 512->256 @14 (trans)', hw: 14, cin: 512, cout: 256, k: 1 },
+    { name: '1x1 992->128 @7', hw: 7, cin: 992, cout: 128, k: 1 },
+    { name: '1x1 1024->512 @7 (trans)', hw: 7, cin: 1024, cout: 512, k: 1 },
+    { name: '1x1 992->128 @3', hw: 3, cin: 992, cout: 128, k: 1 },
+    { name: '3x3 128->32 @28', hw: 28, cin: 128, cout: 32, k: 3 },
+    { name: '3x3 128->32 @14', hw: 14, cin: 128, cout: 32, k: 3 },
+    { name: '3x3 128->32 @7', hw: 7, cin: 128, cout: 32, k: 3 },
+    { name: '3x3 128->32 @3', hw: 3, cin: 128, cout: 32, k: 3 },
+  ];
+  const fmtRow = (rows: { name: string; min: number; median: number; wall: number }[]): string =>
+    rows.map((r) => `${r.name} ${r.min.toFixed(1)} / ${r.median.toFixed(1)} (${r.wall.toFixed(1)})`).join(' | ');
+  console.log(`\n== filter gradient, batch ${B} (DenseNet-121 at 112²): xnnpack route vs own GEMM`);
+  for (const c of want('filter') ? cases : []) {
+    const x = tf.randomNormal([B, c.hw, c.hw, c.cin]) as tf.Tensor4D;
+    const dy = tf.randomNormal([B, c.hw, c.hw, c.cout]) as tf.Tensor4D;
+    const filterShape: [number, number, number, number] = [c.k, c.k, c.cin, c.cout];
+    const grad = (): tf.Tensor => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy },
+      { strides: 1, pad: c.k === 1 ? 'valid' : 1, dataFormat: 'NHWC', filterShape }) as tf.Tensor;
+    const configs: Config[] = [
+      { name: 'xnnpack', setup: () => setGemmRoute('filterGrad', 'xnnpack'), run: grad },
+      ...builds.map((b) => ({ name: `gemm-${b}`, setup: () => { setGemmRoute('filterGrad', 'gemm'); setGemmBuild(b); }, run: grad })),
+    ];
+    console.log(`${c.name.padEnd(26)} ${fmtRow(alternated(configs))}`);
+    tf.dispose([x, dy]);
+  }
+  console.log(`\n== forward 1x1 conv, batch ${B}: tf.conv2d, stock (XNNPACK) vs the 1×1 override on the own GEMM`);
+  registerWasmFastOverrides();
+  for (const c of want('conv1x1') ? cases.filter((k) => k.k === 1) : []) {
+    const x = tf.randomNormal([B, c.hw, c.hw, c.cin]) as tf.Tensor4D;
+    const w = tf.randomNormal([1, 1, c.cin, c.cout], 0, 0.1) as tf.Tensor4D;
+    const configs: Config[] = [
+      { name: 'xnnpack', setup: () => setGemmRoute('conv1x1', 'xnnpack'), run: () => tf.conv2d(x, w, 1, 'valid') },
+      ...builds.map((b) => ({ name: `gemm-${b}`, setup: () => { setGemmRoute('conv1x1', 'gemm'); setGemmBuild(b); }, run: () => tf.conv2d(x, w, 1, 'valid') })),
+    ];
+    console.log(`${c.name.padEnd(26)} ${fmtRow(alternated(configs))}`);
+    tf.dispose([x, w]);
+  }
+  console.log(`\n== forward 3x3 conv pad 1, batch ${B}: tf.conv2d, stock (XNNPACK) vs the override's per-tap own GEMMs`);
+  for (const c of want('conv3x3') ? cases.filter((k) => k.k === 3) : []) {
+    const x = tf.randomNormal([B, c.hw, c.hw, c.cin]) as tf.Tensor4D;
+    const w = tf.randomNormal([3, 3, c.cin, c.cout], 0, 0.1) as tf.Tensor4D;
+    const configs: Config[] = [
+      { name: 'xnnpack', setup: () => setGemmRoute('convKxK', 'xnnpack'), run: () => tf.conv2d(x, w, 1, 1) },
+      ...builds.map((b) => ({ name: `gemm-${b}`, setup: () => { setGemmRoute('convKxK', 'gemm'); setGemmBuild(b); }, run: () => tf.conv2d(x, w, 1, 1) })),
+    ];
+    console.log(`${c.name.padEnd(26)} ${fmtRow(alternated(configs))}`);
+    tf.dispose([x, w]);
+  }
+  setGemmRoute('convKxK', 'auto');
+
+  console.log(`\n== batch-1 matMul, batch ${B} (the recomputing modes' 1×1 convs): forward a·w, input gradient dy·wᵀ (w fresh, as each step's)`);
+  for (const c of want('matmul') ? cases.filter((k) => k.k === 1) : []) {
+    const p = B * c.hw * c.hw;
+    const a = tf.randomNormal([p, c.cin]) as tf.Tensor2D;
+    const w = tf.randomNormal([c.cin, c.cout], 0, 0.1) as tf.Tensor2D;
+    const dy = tf.randomNormal([p, c.cout]) as tf.Tensor2D;
+    for (const [label, f] of [
+      ['a·w', () => tf.matMul(a, w)],
+      ['dy·wᵀ', () => tf.tidy(() => tf.matMul(dy, tf.add(w, 0), false, true))],
+    ] as const) {
+      const configs: Config[] = [
+        { name: 'xnnpack', setup: () => setGemmRoute('matMul', 'xnnpack'), run: f },
+        ...builds.map((b) => ({ name: `gemm-${b}`, setup: () => { setGemmRoute('matMul', 'gemm'); setGemmBuild(b); }, run: f })),
+      ];
+      console.log(`${`${c.name} ${label}`.padEnd(32)} ${fmtRow(alternated(configs))}`);
+    }
+    tf.dispose([a, w, dy]);
+  }
+  unregisterWasmFastOverrides();
+  setGemmRoute('matMul', 'auto');
+  setGemmBuild(null);
+  setGemmRoute('filterGrad', 'auto');
+  setGemmRoute('conv1x1', 'auto');
+}
+
 async function main(): Promise<void> {
   await tf.setBackend('wasm');
   await tf.ready();
@@ -76,6 +215,10 @@ async function main(): Promise<void> {
   console.log(`tfjs ${tf.version.tfjs}, backend ${tf.getBackend()}, SIMD ${String(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'))}, ` +
     `threads ${String(await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'))}; registered: [${registered.join(', ')}]; best of ${REPS}; ` +
     `${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  if (GEMM_ONLY) {
+    await gemmComparison();
+    return;
+  }
 
   console.log('\n== convolution (forward | backprop input stock -> fast | backprop filter)');
   for (const c of QUICK ? convCases.slice(1, 6) : convCases) {

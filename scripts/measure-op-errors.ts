@@ -1,7 +1,8 @@
 /**
  * The float32 error of each reduction a DenseNet training step makes on the wasm backend, op by op, against
  * a float64 computation in JavaScript on the op's own inputs; old path (tfjs's float32 reductions,
- * setChannelSumsPath('ops')) beside the current one. An error measurement, not a timing.
+ * setChannelSumsPath('ops')) beside the current one; for filter gradients and 1×1 convolutions the XNNPACK
+ * route beside the own GEMM's (src/backend/wasm/gemm/routes.ts). An error measurement, not a timing.
  *
  *   npx tsx scripts/measure-op-errors.ts
  *
@@ -15,6 +16,8 @@ import { batchNormBackward, batchStats, type TrainingNorm } from '../src/norm/ba
 import { setChannelSumsPath } from '../src/norm/channel-sums.js';
 import { conv2dBackpropFilter } from '../src/ops/kernels.js';
 import { matMulTransposeA } from '../src/ops/matmul.js';
+import { gemmBuild } from '../src/backend/wasm/gemm/gemm.js';
+import { setGemmRoute, type GemmRoute } from '../src/backend/wasm/gemm/routes.js';
 
 /** Deterministic float32 values: a per-channel offset plus a uniform(−√3, √3)·scale hash noise. */
 function synth(shape: number[], seed: number, offset: (c: number) => number, scale = 1): Float32Array {
@@ -149,17 +152,50 @@ function measureFilterGrad(xShape: [number, number, number, number], k: number, 
       }
     }
   }
-  const got = tf.tidy(() => {
-    const x = tf.tensor4d(xv, xShape);
-    const dy = tf.tensor4d(dyv, [n, oh, ow, cout]);
-    if (k === 1 && stride === 1 && pad === 0) {
-      return matMulTransposeA(tf.reshape(x, [n * h * w, cin]) as tf.Tensor2D, tf.reshape(dy, [n * h * w, cout]) as tf.Tensor2D).dataSync();
+  const run = (route: GemmRoute) => {
+    const previous = setGemmRoute('filterGrad', route);
+    try {
+      return tf.tidy(() => {
+        const x = tf.tensor4d(xv, xShape);
+        const dy = tf.tensor4d(dyv, [n, oh, ow, cout]);
+        if (k === 1 && stride === 1 && pad === 0) {
+          return matMulTransposeA(tf.reshape(x, [n * h * w, cin]) as tf.Tensor2D, tf.reshape(dy, [n * h * w, cout]) as tf.Tensor2D).dataSync();
+        }
+        const padding = [[0, 0], [pad, pad], [pad, pad], [0, 0]] as [[number, number], [number, number], [number, number], [number, number]];
+        return conv2dBackpropFilter(x, dy, [k, k, cin, cout], stride, padding).dataSync();
+      });
+    } finally {
+      setGemmRoute('filterGrad', previous);
     }
-    const padding = [[0, 0], [pad, pad], [pad, pad], [0, 0]] as [[number, number], [number, number], [number, number], [number, number]];
-    return conv2dBackpropFilter(x, dy, [k, k, cin, cout], stride, padding).dataSync();
-  });
-  const e = relL2(got, exact);
-  row(`conv ${k}×${k}/${stride} filter gradient (unchanged kernel), rel. L2`, [...xShape, cout], e, e);
+  };
+  const now = stride === 1 ? `own GEMM, ${gemmBuild()}` : 'XNNPACK route too (stride 2)';
+  row(`conv ${k}×${k}/${stride} filter gradient (old: XNNPACK route; now: ${now}), rel. L2`, [...xShape, cout],
+    relL2(run('xnnpack'), exact), relL2(run('gemm'), exact));
+}
+
+/** Forward 1×1 convolution (a [P, cin]·[cin, cout] product) against float64: XNNPACK against the own GEMM. */
+function measureConv1x1(xShape: [number, number, number, number], cout: number): void {
+  const [n, h, w, cin] = xShape;
+  const p = n * h * w;
+  const xv = synth(xShape, 6, () => 0.5);
+  const wv = synth([cin, cout], 7, () => 0, 0.05);
+  const exact = new Float64Array(p * cout);
+  for (let r = 0; r < p; r++) {
+    for (let ci = 0; ci < cin; ci++) {
+      const a = xv[r * cin + ci]!;
+      for (let co = 0; co < cout; co++) exact[r * cout + co]! += a * wv[ci * cout + co]!;
+    }
+  }
+  const run = (route: GemmRoute) => {
+    const previous = { conv: setGemmRoute('conv1x1', route), matMul: setGemmRoute('matMul', route) };
+    try {
+      return tf.tidy(() => tf.conv2d(tf.tensor4d(xv, xShape), tf.tensor4d(wv, [1, 1, cin, cout]), 1, 'valid').dataSync());
+    } finally {
+      setGemmRoute('conv1x1', previous.conv);
+      setGemmRoute('matMul', previous.matMul);
+    }
+  };
+  row(`conv 1×1 forward (old: XNNPACK; now: own GEMM, ${gemmBuild()}), rel. L2`, [...xShape, cout], relL2(run('xnnpack'), exact), relL2(run('gemm'), exact));
 }
 
 /** The head's global average pool (tf.mean over H, W) against float64. */
@@ -181,6 +217,8 @@ measureFilterGrad([8, 28, 28, 128], 3, 32, 1, 1);
 measureFilterGrad([3, 96, 96, 3], 7, 64, 2, 3);
 measureFilterGrad([3, 24, 24, 256], 1, 128, 1, 0);
 measureFilterGrad([8, 56, 56, 256], 1, 128, 1, 0);
+measureConv1x1([3, 24, 24, 256], 128);
+measureConv1x1([8, 7, 7, 1024], 128);
 measureHeadMean([3, 3, 3, 1024]);
 measureHeadMean([8, 7, 7, 1024]);
 console.log('| op (wasm) | shape | old error | current error |\n|---|---|---:|---:|');

@@ -6,7 +6,11 @@
  * batchNormBackward (every mode's formulas). Prints per op kind the median and max of ours / PyTorch's error
  * and the ops where ours exceeds PyTorch's most. An error measurement, not a timing.
  *
- *   npx tsx scripts/op-errors.ts DUMP_DIR [--backend cpu|wasm] [--top 12]
+ *   npx tsx scripts/op-errors.ts DUMP_DIR [--backend cpu|wasm] [--top 12] [--routes gemm|xnnpack] [--gemm-build relaxed|plain]
+ *
+ * --routes puts every wasm kernel that has an own-GEMM route (src/backend/wasm/gemm/routes.ts: filter
+ * gradients, 1×1 and k×k convolutions, batch-1 products) on that route (default: the library's 'auto');
+ * --gemm-build pins the own GEMM's build (default: relaxed where the engine has it).
  */
 import { readFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
@@ -16,6 +20,8 @@ import { conv2dBackpropFilter, conv2dBackpropInput } from '../src/ops/kernels.js
 import { matMulTransposeA, matMulTransposeB } from '../src/ops/matmul.js';
 import { conv1x1 } from '../src/recompute/dense-ops.js';
 import { readSafetensors } from '../src/weights/safetensors.js';
+import { setGemmBuild } from '../src/backend/wasm/gemm/gemm.js';
+import { GEMM_KERNELS, setGemmRoute } from '../src/backend/wasm/gemm/routes.js';
 
 const args = process.argv.slice(2);
 function option(name: string, fallback: string): string {
@@ -24,8 +30,12 @@ function option(name: string, fallback: string): string {
 }
 const backend = option('backend', 'wasm');
 const top = Number(option('top', '12'));
+const routes = option('routes', '');
+const build = option('gemm-build', '');
 const dir = args[0]!;
 await initBackend(backend as 'cpu' | 'wasm');
+if (routes === 'gemm' || routes === 'xnnpack') for (const kernel of GEMM_KERNELS) setGemmRoute(kernel, routes);
+if (build === 'relaxed' || build === 'plain') setGemmBuild(build);
 
 interface Entry { name: string; file: string; kind: 'bn' | 'conv'; torch: Record<string, number>; kernel?: number; stride?: number; padding?: number }
 const index = JSON.parse(await readFile(`${dir}/index.json`, 'utf8')) as Entry[];
@@ -92,7 +102,7 @@ for (const e of index) {
 const kinds = [...new Set(rows.map((r) => r.kind))];
 const f = (v: number) => v.toExponential(1);
 const med = (v: number[]) => { const s = [...v].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]!; };
-console.log(`${backend}: ours / PyTorch float32, relative L2 against float64, per op kind (teacher forcing)`);
+console.log(`${backend}${routes ? ` (own-GEMM routes: all ${routes})` : ''}${build ? ` (GEMM build ${build})` : ''}: ours / PyTorch float32, relative L2 against float64, per op kind (teacher forcing)`);
 console.log('| op | count | median ours | median PyTorch | median ratio | max ratio |\n|---|---:|---:|---:|---:|---:|');
 for (const kind of kinds) {
   const r = rows.filter((x) => x.kind === kind);

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { diagnoseBackends, type DoctorProbes } from '../src/backend/doctor/index.js';
 import { findCudaLibraries } from '../src/backend/doctor/cuda.js';
 import { wasmFeatures } from '../src/backend/doctor/wasm-features.js';
+import { enableRelaxedSimd } from '../src/backend/wasm/gemm/relaxed-simd.js';
 import { initBackend } from '../src/backend/index.js';
 import type { AdapterSearch } from '../src/backend/webgpu/find.js';
 
@@ -30,6 +31,7 @@ function machine(overrides: Partial<DoctorProbes> & { packages?: string[] } = {}
     resolvePackage: (name) => (packages.includes(name) ? `/node_modules/${name}/index.js` : null),
     cudaLibraries: () => ({ cudart: [], cudnn: [] }),
     wasmFeatures: () => ({ simd: true, relaxedSimd: true, threads: true }),
+    relaxedSimdForOurKernels: async () => 'engine',
     webgpu: async () => noAdapter,
     nodeVersion: '20.20.2',
     ...overrides,
@@ -78,9 +80,14 @@ describe('doctor, each absence simulated', () => {
     const noWasm = await diagnoseBackends(machine({ packages: [] }));
     expect(of(noWasm, 'wasm')).toMatchObject({ available: false, fix: 'npm install @tensorflow/tfjs-backend-wasm@4.22.0' });
     expect(noWasm.auto.backend).toBe('cpu');
-    const noRelaxed = await diagnoseBackends(machine({ wasmFeatures: () => ({ simd: true, relaxedSimd: false, threads: true }) }));
+    const noRelaxed = await diagnoseBackends(machine({ wasmFeatures: () => ({ simd: true, relaxedSimd: false, threads: true }), relaxedSimdForOurKernels: async () => null }));
+    expect(of(noRelaxed, 'wasm').detail).toContain('relaxed SIMD no (our GEMM kernels use plain SIMD)');
     expect(of(noRelaxed, 'wasm')).toMatchObject({ available: true, fix: 'relaxed SIMD (fused multiply-add): node --experimental-wasm-relaxed-simd, or Node ≥ 22' });
     expect(of(noRelaxed, 'wasm').facts).toMatchObject({ heapLimitBytes: 4 * 2 ** 30 });
+    // Node 20: not in the engine's defaults, but the flag set at run time gives it to our kernels: nothing to fix.
+    const byFlag = await diagnoseBackends(machine({ wasmFeatures: () => ({ simd: true, relaxedSimd: false, threads: true }), relaxedSimdForOurKernels: async () => 'flag set at run time' }));
+    expect(of(byFlag, 'wasm').fix).toBeUndefined();
+    expect(of(byFlag, 'wasm').detail).toContain('relaxed SIMD yes (flag set at run time), used by our GEMM kernels');
     const noSimd = await diagnoseBackends(machine({ wasmFeatures: () => ({ simd: false, relaxedSimd: false, threads: false }) }));
     expect(of(noSimd, 'wasm').available).toBe(false);
   });
@@ -97,6 +104,14 @@ describe('doctor on this machine', () => {
     expect(features.simd).toBe(true);
     expect(features.threads).toBe(true);
     if (Number(process.versions.node.split('.')[0]) === 20 && !process.execArgv.includes('--experimental-wasm-relaxed-simd')) expect(features.relaxedSimd).toBe(false);
+  });
+
+  it('relaxed SIMD reaches our kernels without a command-line flag (Node 20: the V8 flag set at run time)', async () => {
+    const source = await enableRelaxedSimd();
+    expect(source).not.toBeNull();
+    expect(wasmFeatures().relaxedSimd).toBe(true);
+    const report = await diagnoseBackends();
+    expect(of(report, 'wasm').detail).toContain('used by our GEMM kernels');
   });
 
   it("what it says auto picks is what initBackend('auto') picks", async () => {

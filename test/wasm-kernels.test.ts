@@ -201,7 +201,7 @@ describe('wasm fast overrides (opt-in)', () => {
 
   it('replaces only existing kernels, idempotently, and restores the originals', () => {
     unregisterWasmFastOverrides();
-    const overridden = ['Identity', 'Conv2DBackpropInput', 'MaxPoolGrad', 'AvgPoolGrad', 'BatchMatMul', 'Slice'];
+    const overridden = ['Identity', 'Conv2DBackpropInput', 'MaxPoolGrad', 'AvgPoolGrad', 'BatchMatMul', 'Slice', 'Conv2D'];
     const before = overridden.map((k) => tf.getKernel(k, 'wasm'));
     const replaced = registerWasmFastOverrides();
     expect(replaced.sort()).toEqual([...overridden].sort());

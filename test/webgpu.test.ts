@@ -97,7 +97,9 @@ describe.skipIf(!search.found)(SUITE, () => {
     expect(onWebGPU.losses[1]).toBeLessThan(onWebGPU.losses[0]);
     expect(relativeError(onWebGPU.losses, reference.losses)).toBeLessThan(1e-5);
     expect([...onWebGPU.moves.keys()]).toEqual([...reference.moves.keys()]);
-    for (const [name, move] of reference.moves) expect(relativeError(onWebGPU.moves.get(name)!, move), name).toBeLessThan(1e-4);
+    // The stem BN's γ and β against the largest move, as their gradients (gradientErrors says why): their
+    // moves are a few ulps of γ ≈ 1, so a one-ulp difference in summation order is 2e-3 of their own size.
+    for (const [name, error] of gradientErrors(onWebGPU.moves, reference.moves)) expect(error, name).toBeLessThan(1e-4);
   });
 
   // meta mirrors cpu's buffer sharing; webgpu shares buffers the same way in every kernel a DenseNet step

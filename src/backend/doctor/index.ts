@@ -8,6 +8,7 @@ import { BACKEND_TRAITS } from '../traits.js';
 import { findWebGPUAdapter, type AdapterSearch } from '../webgpu/find.js';
 import { describeAdapter } from '../webgpu/index.js';
 import { CUDA_NEEDS, cudaSatisfied, findCudaLibraries, libraryDirs, type CudaLibraries } from './cuda.js';
+import { enableRelaxedSimd, type RelaxedSimdSource } from '../wasm/gemm/relaxed-simd.js';
 import { wasmFeatures, type WasmFeatures } from './wasm-features.js';
 
 export interface BackendDiagnosis {
@@ -34,6 +35,8 @@ export interface DoctorProbes {
   resolvePackage: (name: string) => string | null;
   cudaLibraries: () => CudaLibraries;
   wasmFeatures: () => WasmFeatures;
+  /** Whether our GEMM kernels get relaxed SIMD, and how (initBackend sets Node 20's V8 flag at run time, as this does). */
+  relaxedSimdForOurKernels: () => Promise<RelaxedSimdSource>;
   webgpu: () => Promise<AdapterSearch>;
   nodeVersion: string;
 }
@@ -53,6 +56,7 @@ function defaultProbes(): DoctorProbes {
     },
     cudaLibraries: () => findCudaLibraries(libraryDirs()),
     wasmFeatures,
+    relaxedSimdForOurKernels: enableRelaxedSimd,
     webgpu: findWebGPUAdapter,
     nodeVersion: process.versions.node,
   };
@@ -95,22 +99,26 @@ function webgpu(search: AdapterSearch): BackendDiagnosis {
   };
 }
 
-function wasm(p: DoctorProbes): BackendDiagnosis {
+async function wasm(p: DoctorProbes): Promise<BackendDiagnosis> {
   if (!p.resolvePackage(WASM_PACKAGE)) return { backend: 'wasm', available: false, detail: `${WASM_PACKAGE} is not installed`, fix: `npm install ${WASM_PACKAGE}@4.22.0` };
   const features = p.wasmFeatures();
   const heap = BACKEND_TRAITS.wasm.heapLimitBytes;
-  const facts = { ...features, heapLimitBytes: heap };
+  const facts: Record<string, unknown> = { ...features, heapLimitBytes: heap };
   if (!features.simd) {
     return { backend: 'wasm', available: false, detail: 'this engine has no WebAssembly SIMD, which tfjs-backend-wasm needs for speed', fix: 'Node ≥ 16.4 (any current Node)', facts };
   }
   const major = Number(p.nodeVersion.split('.')[0]);
+  const ours = await p.relaxedSimdForOurKernels();
+  facts.relaxedSimdInOurKernels = ours;
   const missing = [
-    ...(features.relaxedSimd ? [] : [`relaxed SIMD (fused multiply-add): ${major >= 22 ? 'this Node lacks it' : 'node --experimental-wasm-relaxed-simd, or Node ≥ 22'}`]),
+    ...(ours ? [] : [`relaxed SIMD (fused multiply-add): ${major >= 22 ? 'this Node lacks it' : 'node --experimental-wasm-relaxed-simd, or Node ≥ 22'}`]),
   ];
+  const relaxed = ours === null ? 'no (our GEMM kernels use plain SIMD)'
+    : `yes${ours === 'engine' ? '' : ` (${ours})`}, used by our GEMM kernels`;
   return {
     backend: 'wasm',
     available: true,
-    detail: `SIMD yes, relaxed SIMD ${features.relaxedSimd ? 'yes' : 'no'}, threads ${features.threads ? 'yes (tfjs-wasm runs one thread in Node: use workers)' : 'no'}, heap up to ${gib(heap!)}`,
+    detail: `SIMD yes, relaxed SIMD ${relaxed}, threads ${features.threads ? 'yes (tfjs-wasm runs one thread in Node: use workers)' : 'no'}, heap up to ${gib(heap!)}`,
     ...(missing.length > 0 ? { fix: missing.join('; ') } : {}),
     facts,
   };
@@ -136,7 +144,7 @@ export async function diagnoseBackends(probes: Partial<DoctorProbes> = {}): Prom
   const backends: BackendDiagnosis[] = [
     tensorflow(p),
     webgpu(search),
-    wasm(p),
+    await wasm(p),
     { backend: 'cpu', available: true, detail: 'pure JavaScript (always there; slow for convolutions)' },
     { backend: 'meta', available: true, detail: "shapes only: exact memory of cpu's and webgpu's steps, no compute" },
     { backend: 'meta-wasm', available: true, detail: "shapes only: exact memory of wasm's steps, no compute" },

@@ -18,7 +18,7 @@ function codeSection(instructions: number[]): number[] {
 /** SIMD128: returns a splat. */
 const SIMD_MODULE = [...HEADER, ...V128_FUNCTION, ...codeSection(SPLAT)];
 /** Relaxed SIMD: f32x4.relaxed_madd (0xfd 0x105, LEB128 0x85 0x02) of three splats — what an FMA kernel needs. */
-const RELAXED_SIMD_MODULE = [...HEADER, ...V128_FUNCTION, ...codeSection([...SPLAT, ...SPLAT, ...SPLAT, 0xfd, 0x85, 0x02])];
+export const RELAXED_SIMD_MODULE = [...HEADER, ...V128_FUNCTION, ...codeSection([...SPLAT, ...SPLAT, ...SPLAT, 0xfd, 0x85, 0x02])];
 /** Threads: a shared memory (flags 0x03: shared, with a maximum), 1 page of at most 1. */
 const THREADS_MODULE = [...HEADER, 0x05, 0x04, 0x01, 0x03, 0x01, 0x01];
 

@@ -1,12 +1,62 @@
 /**
  * The matrix products behind the wasm Conv2DBackpropFilter: the 1×1 case as one long reduction, and the
- * k×k case as one product per filter tap over a shared, shifted input layout.
+ * k×k case as one product per filter tap over a shared, shifted input layout. Two routes: the project's own
+ * GEMM (gemm/: reads x and dy in place as xᵀ·dy, fused multiply-adds where relaxed SIMD exists, K-blocked
+ * sums) and XNNPACK's BatchMatMul (needs xᵀ materialised and re-packs B per call).
  */
 import { Accumulator } from './accumulator.js';
+import { wasmGemm, type GemmOperands } from './gemm/gemm.js';
 import {
-  heap, matMul, offsetOf, PACK_CHUNK, PACK_LIMIT, release, releaseView, transpose, view,
-  type TensorInfo, type WasmBackendInternals,
+  byteOffsetOf, heap, matMul, offsetOf, PACK_CHUNK, PACK_LIMIT, release, releaseView, transpose, view,
+  type TensorInfo, type WasmBackendInternals, zeroFill,
 } from './internals.js';
+
+/**
+ * Filter gradient of a 1×1 stride-1 unpadded convolution on the own GEMM: dW = xᵀ·dy with x [m, cin] and
+ * dy [m, cout] read in place (x as a [K, M] operand: no transpose, no copy beyond the GEMM's packing).
+ */
+export function filterGrad1x1Gemm(
+  backend: WasmBackendInternals,
+  x: TensorInfo,
+  dy: TensorInfo,
+  m: number,
+  cin: number,
+  cout: number,
+  out: TensorInfo,
+): void {
+  zeroFill(backend, out, cin * cout);
+  wasmGemm(backend.wasm, [{
+    a: byteOffsetOf(backend, x), sk: 4 * cin, sm: 4, b: byteOffsetOf(backend, dy), ldb: 4 * cout,
+    c: byteOffsetOf(backend, out), ldc: 4 * cout, m: cin, n: cout, k: m,
+  }]);
+}
+
+/**
+ * The k×k stride-1 filter gradient on the own GEMM. xp is the input zero-padded onto the grid [N, Hq, Wq]
+ * (NHWC, R = N·Hq·Wq rows of cin) plus at least one more grid image of zeros; dyg is dy zero-extended onto
+ * the same grid [R, cout]. Tap t at grid shift s_t pairs row q of dyg with row q + s_t of xp, so
+ *   dW_t = xp[s_t : s_t + R, :]ᵀ · dyg,
+ * a [K, M] operand read in place at a row offset: rows that wrap into the next image (or the extra one) meet
+ * dyg's zero rows, as in shiftedTapGemms.
+ */
+export function shiftedTapGemmsOwn(
+  backend: WasmBackendInternals,
+  xp: TensorInfo,
+  cin: number,
+  r: number,
+  dyg: TensorInfo,
+  cout: number,
+  taps: { shift: number; outOffset: number }[],
+  out: TensorInfo,
+): void {
+  zeroFill(backend, out, taps.length * cin * cout);
+  const base = byteOffsetOf(backend, xp);
+  const ops: GemmOperands[] = taps.map((tap) => ({
+    a: base + 4 * tap.shift * cin, sk: 4 * cin, sm: 4, b: byteOffsetOf(backend, dyg), ldb: 4 * cout,
+    c: byteOffsetOf(backend, out) + 4 * tap.outOffset, ldc: 4 * cout, m: cin, n: cout, k: r,
+  }));
+  wasmGemm(backend.wasm, ops);
+}
 
 /**
  * Filter gradient of a 1×1 stride-1 unpadded convolution:

@@ -24,3 +24,5 @@
  *    and large reductions are split into cache-sized K-chunks.
  */
 export { registerWasmFastOverrides, registerWasmTrainingKernels, unregisterWasmFastOverrides } from './register.js';
+export { enableRelaxedSimd, type RelaxedSimdSource } from './gemm/relaxed-simd.js';
+export { gemmBuild, type GemmBuild } from './gemm/gemm.js';

@@ -20,6 +20,10 @@ export interface WasmBackendInternals {
   wasm: {
     HEAPU8: Uint8Array;
     tfjs: { disposeData(id: number): void };
+    /** Emscripten's memory and allocator, for the project's own wasm modules (gemm/, sums/). */
+    asm: { memory: { readonly buffer: ArrayBuffer } };
+    _malloc(bytes: number): number;
+    _free(pointer: number): void;
   };
   dataIdMap: {
     get(dataId: object): WasmTensorData | undefined;
@@ -102,6 +106,17 @@ function dataOf(backend: WasmBackendInternals, t: TensorInfo): WasmTensorData {
 /** Element offset of a float32 tensor in the wasm heap. */
 export function offsetOf(backend: WasmBackendInternals, t: TensorInfo): number {
   return dataOf(backend, t).memoryOffset >>> 2;
+}
+
+/** Byte address of a tensor in the wasm heap (what the project's own wasm modules take). */
+export function byteOffsetOf(backend: WasmBackendInternals, t: TensorInfo): number {
+  return dataOf(backend, t).memoryOffset >>> 0;
+}
+
+/** Sets the first `size` floats of a tensor to 0 (an output the own GEMM accumulates into). */
+export function zeroFill(backend: WasmBackendInternals, t: TensorInfo, size: number): void {
+  const o = offsetOf(backend, t);
+  heap(backend).fill(0, o, o + size);
 }
 
 /**

@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { conv2DBackpropFilterConfig } from './kernels/conv2d-backprop-filter.js';
+import { conv2DGemmConfig } from './kernels/conv2d-gemm.js';
 import { conv2DBackpropInputFastConfig } from './kernels/conv2d-backprop-input.js';
 import { maxPoolGradFastConfig } from './kernels/max-pool-grad.js';
 import { avgPoolGradFastConfig } from './kernels/avg-pool-grad.js';
@@ -17,7 +18,8 @@ export const WASM_TRAINING_KERNELS: readonly tf.KernelConfig[] = [conv2DBackprop
 
 /**
  * Replacements for wasm kernels that exist but are far slower than the forward pass, plus the Identity that
- * aliases (stock wasm copies every tensor the tape saves, doubling a training step's memory).
+ * aliases (stock wasm copies every tensor the tape saves, doubling a training step's memory), and the 1×1
+ * Conv2D on the own GEMM (more exact sums, as fast or faster).
  */
 export const WASM_FAST_OVERRIDES: readonly tf.KernelConfig[] = [
   identityAliasingConfig,
@@ -26,6 +28,7 @@ export const WASM_FAST_OVERRIDES: readonly tf.KernelConfig[] = [
   avgPoolGradFastConfig,
   batchMatMulFastConfig,
   sliceFastConfig,
+  conv2DGemmConfig,
 ];
 
 /**

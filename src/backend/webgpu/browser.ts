@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { POWER_PREFERENCE, summarizeAdapter, type AdapterSummary, type DawnAdapter } from './summary.js';
 import { trackWebGPUPool } from './pool.js';
+import { registerWebGPUTrainingKernels } from './register.js';
 
 interface NavigatorGpu {
   requestAdapter(options?: { powerPreference?: 'low-power' | 'high-performance' }): Promise<DawnAdapter | null>;
@@ -32,6 +33,7 @@ export async function activateBrowserWebGPU(search?: BrowserAdapterSearch): Prom
   const found = search ?? (await findBrowserWebGPUAdapter());
   if (!found.found) throw new Error(`backend 'webgpu': ${found.reason}`);
   await import('@tensorflow/tfjs-backend-webgpu');
+  registerWebGPUTrainingKernels();
   if (tf.findBackendFactory('webgpu') == null) throw new Error(`backend 'webgpu': @tensorflow/tfjs-backend-webgpu registered no backend`);
   if (!(await tf.setBackend('webgpu'))) throw new Error(`backend 'webgpu' failed to initialise on adapter "${found.adapter.name}"`);
   await tf.ready();

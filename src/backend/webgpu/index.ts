@@ -8,10 +8,12 @@ import { pathToFileURL } from 'node:url';
 import { installDawn, type AdapterSummary } from './adapter.js';
 import { findWebGPUAdapter, type AdapterSearch } from './find.js';
 import { trackWebGPUPool } from './pool.js';
+import { registerWebGPUTrainingKernels } from './register.js';
 
 export type { AdapterSummary } from './adapter.js';
 export { findWebGPUAdapter, type AdapterSearch } from './find.js';
 export { webgpuPoolPeakBytes } from './pool.js';
+export { registerWebGPUTrainingKernels, unregisterWebGPUTrainingKernels, WEBGPU_TRAINING_KERNELS } from './register.js';
 
 /** The adapter tfjs's webgpu backend runs on, set once it is active. */
 let active: AdapterSummary | undefined;
@@ -33,6 +35,8 @@ export async function activateWebGPU(search?: AdapterSearch): Promise<AdapterSum
   if (active && tf.getBackend() === 'webgpu') return active;
   await installDawn(found.webgpuPath);
   await import(pathToFileURL(found.tfjsWebgpuPath).href);
+  // Our tiled training kernels replace tfjs-webgpu's (./register.ts); before the backend starts, so the first step uses them.
+  registerWebGPUTrainingKernels();
   if (tf.findBackendFactory('webgpu') == null) {
     throw new Error(`backend 'webgpu': @tensorflow/tfjs-backend-webgpu registered no backend (was it imported before Dawn's navigator.gpu was set up?)`);
   }

@@ -1,8 +1,10 @@
 /** A fast override of the wasm BatchMatMul for the transposed and batched cases. */
 import * as tf from '@tensorflow/tfjs';
+import { wasmGemm } from '../gemm/gemm.js';
+import { gemmRoute } from '../gemm/routes.js';
 import {
-  heap, matMul, offsetOf, release, releaseView, reshape, run, sizeOf, transpose, view, wasmKernel,
-  type TensorInfo, type WasmKernelArgs,
+  byteOffsetOf, heap, matMul, offsetOf, release, releaseView, reshape, run, sizeOf, transpose, view, wasmKernel,
+  type TensorInfo, type WasmKernelArgs, zeroFill,
 } from '../internals.js';
 
 /**
@@ -27,6 +29,10 @@ function batchMatMulFast({ inputs, backend, attrs }: WasmKernelArgs<tf.BatchMatM
   const batchA = sizeOf(a.shape.slice(0, -2));
   const batchB = sizeOf(b.shape.slice(0, -2));
   const batch = Math.max(batchA, batchB);
+  if (batch === 1 && k === kB && m * k * nn >= 32768 && gemmRoute('matMul') === 'gemm') {
+    const shape = [...tf.broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2)), m, nn];
+    return ownGemm(backend, a, b, shape, { m, k, n: nn, transposeA, transposeB });
+  }
   const simple = !transposeA && !transposeB && batch === 1;
   if (simple || k !== kB || m * k * nn < 32768 || m * nn === 0 || k === 0 ||
       (batchA !== batch && batchA !== 1) || (batchB !== batch && batchB !== 1)) {
@@ -68,6 +74,34 @@ function batchMatMulFast({ inputs, backend, attrs }: WasmKernelArgs<tf.BatchMatM
   return result;
 }
 
+
+/**
+ * A batch-1 float32 product on the own GEMM (the recomputing modes' 1×1 convolutions, their input gradients,
+ * the classifier): a is read in place in either layout (A(k, m) = a[m, k], or a[k, m] when transposed); the
+ * GEMM reads B by rows along n, so a transposed b is transposed first.
+ */
+function ownGemm(
+  backend: WasmKernelArgs<tf.BatchMatMulInputs, tf.BatchMatMulAttrs>['backend'],
+  a: TensorInfo,
+  b: TensorInfo,
+  outShape: number[],
+  { m, k, n, transposeA, transposeB }: { m: number; k: number; n: number; transposeA: boolean; transposeB: boolean },
+): TensorInfo {
+  let bN = b;
+  if (transposeB) {
+    const b2 = reshape(backend, b, [n, k]);
+    bN = transpose(backend, b2, [1, 0]);
+    release(backend, b2);
+  }
+  const out = backend.makeOutput(outShape, 'float32');
+  zeroFill(backend, out, m * n);
+  wasmGemm(backend.wasm, [{
+    a: byteOffsetOf(backend, a), sk: transposeA ? 4 * m : 4, sm: transposeA ? 4 : 4 * k,
+    b: byteOffsetOf(backend, bN), ldb: 4 * n, c: byteOffsetOf(backend, out), ldc: 4 * n, m, n, k,
+  }]);
+  if (transposeB) release(backend, bN);
+  return out;
+}
 
 /** BatchMatMul for 'wasm' with transposed and batched products on XNNPACK (float32; others fall back). */
 export const batchMatMulFastConfig = wasmKernel(tf.BatchMatMul, batchMatMulFast);

@@ -8,7 +8,10 @@ import {
   assertFloat32, heap, offsetOf, padV2, release, reshape, transpose, wasmKernel,
   type Shape4, type TensorInfo, type WasmKernelArgs,
 } from '../internals.js';
-import { filterGrad1x1, shiftedTapGemms, type Tap } from '../filter-grad-gemms.js';
+import {
+  filterGrad1x1, filterGrad1x1Gemm, shiftedTapGemms, shiftedTapGemmsOwn, type Tap,
+} from '../filter-grad-gemms.js';
+import { gemmRoute } from '../gemm/routes.js';
 
 /**
  * Writes the zero-padded input, split into stride phases and channel-major,
@@ -84,7 +87,8 @@ function conv2DBackpropFilter(
 
   const noPad = padInfo.top === 0 && padInfo.left === 0 && padInfo.bottom === 0 && padInfo.right === 0;
   if (kh === 1 && kw === 1 && sh === 1 && sw === 1 && noPad && oh === hIn && ow === wIn) {
-    filterGrad1x1(backend, x, dy, n * hIn * wIn, cin, cout, out);
+    if (gemmRoute('filterGrad') === 'gemm') filterGrad1x1Gemm(backend, x, dy, n * hIn * wIn, cin, cout, out);
+    else filterGrad1x1(backend, x, dy, n * hIn * wIn, cin, cout, out);
     return out;
   }
 
@@ -98,6 +102,25 @@ function conv2DBackpropFilter(
 
   const padBottom = hq - hIn - padInfo.top;
   const padRight = wq - wIn - padInfo.left;
+
+  const dyg4 = hq === oh && wq === ow
+    ? reshape(backend, dy, dy.shape)
+    : padV2(backend, dy, [[0, 0], [0, hq - oh], [0, wq - ow], [0, 0]]);
+  const dyg = reshape(backend, dyg4, [r, cout]);
+  release(backend, dyg4);
+
+  if (sh === 1 && sw === 1 && padBottom >= 0 && padRight >= 0 && gemmRoute('filterGrad') === 'gemm') {
+    // NHWC on the grid, plus one zero image that the last image's shifted windows run into.
+    const xp = padV2(backend, x, [[0, 1], [padInfo.top, padBottom], [padInfo.left, padRight], [0, 0]]);
+    const taps = [];
+    for (let i = 0; i < kh; i++) {
+      for (let j = 0; j < kw; j++) taps.push({ shift: i * wq + j, outOffset: (i * kw + j) * cin * cout });
+    }
+    shiftedTapGemmsOwn(backend, xp, cin, r, dyg, cout, taps, out);
+    release(backend, xp, dyg);
+    return out;
+  }
+
   let xpT: TensorInfo;
   if (sh === 1 && sw === 1 && padBottom >= 0 && padRight >= 0) {
     // Stride 1: PadV2 (adding the zero channel) + a 2-D Transpose measured
@@ -112,12 +135,6 @@ function conv2DBackpropFilter(
       n, hIn, wIn, cin, top: padInfo.top, left: padInfo.left, sh, sw, pa, pb, hq, wq,
     });
   }
-
-  const dyg4 = hq === oh && wq === ow
-    ? reshape(backend, dy, dy.shape)
-    : padV2(backend, dy, [[0, 0], [0, hq - oh], [0, wq - ow], [0, 0]]);
-  const dyg = reshape(backend, dyg4, [r, cout]);
-  release(backend, dyg4);
 
   const taps: Tap[] = [];
   for (let i = 0; i < kh; i++) {
