@@ -7,11 +7,10 @@
  *
  *   npx tsx scripts/float64-sweep.ts DIR... [--backends cpu,wasm] [--modes naive,layer,block] [--json FILE]
  */
-import { appendFile, readFile, stat } from 'node:fs/promises';
+import { appendFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { initBackend } from '../src/backend/index.js';
 import type { MemoryMode } from '../src/layers/config.js';
-import { deterministicTorchvisionStateDict } from '../test/helpers/deterministic-weights.js';
 import { buildFixtureModel, float64Errors, loadFloat64Fixture } from '../test/helpers/float64.js';
 
 const args = process.argv.slice(2);
@@ -31,9 +30,8 @@ const header = `| fixture | PyTorch float32 | ${backends.flatMap((b) => modes.ma
 console.log(header);
 console.log(`|---|---:|${backends.flatMap(() => modes.map(() => '---:')).join('|')}|---:|`);
 for (const dir of dirs) {
-  const hasWeights = await stat(`${dir}/weights.safetensors`).then(() => true, () => false);
-  const specs = (JSON.parse(await readFile(`${dir}/config.json`, 'utf8')) as { state_dict: [string, number[]][] }).state_dict;
-  const fixture = await loadFloat64Fixture(dir, basename(dir), hasWeights ? undefined : deterministicTorchvisionStateDict(specs));
+  // Without a weights file the fixture's weights are rebuilt from the generator's formula (loadFloat64Fixture).
+  const fixture = await loadFloat64Fixture(dir, basename(dir));
   const torch = fixture.config.torch_float32_errors.grad_all;
   const cells: string[] = [];
   let worst = 0;

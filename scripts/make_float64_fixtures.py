@@ -29,6 +29,7 @@ each with
 """
 
 import argparse
+import re
 import json
 import math
 import os
@@ -136,7 +137,7 @@ def make_small(name, size, n, seed=0, out=None):
     print('%s: %s' % (name, json.dumps(errors)))
 
 
-def make_densenet121(size, n, out, seed=0):
+def make_densenet121(size, n, out, seed=0, keep_grads=None, weights_file=True):
     """DenseNet-121 (4 classes) with the deterministic weights of make_torchvision_fixtures.py.
 
     seed 0: the formula's own weights and data seed 3 (what scripts/numerics-table.ts rebuilds without a weights
@@ -150,9 +151,13 @@ def make_densenet121(size, n, out, seed=0):
     model.load_state_dict(generated, strict=False)
     x, labels = batch(size, n, 4, 3 + seed)
     f32, f64 = float32_and_float64(model, x, labels)
+    if keep_grads:
+        kept = re.compile(keep_grads)
+        for result in (f32, f64):
+            result['grads'] = {k: v for k, v in result['grads'].items() if kept.search(k)}
     errors = measures(f32, f64)
     os.makedirs(out, exist_ok=True)
-    if seed:
+    if seed and weights_file:
         write_safetensors(os.path.join(out, 'weights.safetensors'), generated)
     write_safetensors(os.path.join(out, 'reference.safetensors'), reference_tensors(x, labels, f64))
     write_json(os.path.join(out, 'config.json'), {
@@ -160,6 +165,7 @@ def make_densenet121(size, n, out, seed=0):
                          'bn_size': 4, 'drop_rate': 0, 'num_classes': 4},
         'image_size': size, 'batch': n, 'seed': seed, 'reference': 'float64 (rounded to float32 once)',
         'torch_float32_errors': errors, 'state_dict': spec_list(model), 'versions': versions(),
+        **({'grads_kept': keep_grads} if keep_grads else {}),
     })
     print(json.dumps(errors))
 
@@ -169,9 +175,12 @@ if __name__ == '__main__':
     parser.add_argument('--densenet121', nargs=3, metavar=('SIZE', 'BATCH', 'OUT_DIR'))
     parser.add_argument('--small', nargs=3, metavar=('SIZE', 'BATCH', 'OUT_DIR'), help='one small-DenseNet fixture, anywhere')
     parser.add_argument('--seed', type=int, default=0, help='weight and data seed of --densenet121 / --small (0: the defaults)')
+    parser.add_argument('--keep-grads', metavar='REGEX', help='--densenet121: keep only the gradients whose names match (e.g. "norm|classifier")')
+    parser.add_argument('--no-weights-file', action='store_true', help='--densenet121 with --seed: do not write weights.safetensors (readers rebuild them)')
     args = parser.parse_args()
     if args.densenet121:
-        make_densenet121(int(args.densenet121[0]), int(args.densenet121[1]), args.densenet121[2], args.seed)
+        make_densenet121(int(args.densenet121[0]), int(args.densenet121[1]), args.densenet121[2], args.seed,
+                         args.keep_grads, not args.no_weights_file)
     elif args.small:
         make_small(os.path.basename(args.small[2]), int(args.small[0]), int(args.small[1]), args.seed, args.small[2])
     else:

@@ -41,6 +41,7 @@ describe('efficient-densenet bench / max-batch: usage errors', () => {
     [['bench', '--backend', 'gpu'], /--backend must be one of/],
     [['bench', '--frobnicate'], /Unknown option '--frobnicate'/],
     [['bench', '--workers', '0'], /--workers must be an integer ≥ 1/],
+    [['bench', '--no-sync-batch-norm'], /--no-sync-batch-norm applies to data-parallel workers: give --workers N with N ≥ 2 too/],
     [['max-batch', '--budget', '4GiB', '--workers', '2', '--mode', 'auto'], /--memory-mode auto plans one process; with --workers, give the modes to compare/],
     [['max-batch', '--budget', '4 gigs'], /--budget: '4 gigs' is not a size; use a positive number with a unit, e.g. 4GiB, 512MiB/],
     // Not parseArgs's "argument is ambiguous": the value is the option's, and its own check answers.

@@ -71,6 +71,12 @@ describe('efficient-densenet train / predict', () => {
     expect(evaluate.stdout).toContain('Usage: efficient-densenet evaluate --model DIR --data DIR');
   });
 
+  it('--no-sync-batch-norm is a flag: a value is a usage error', async () => {
+    const syncValue = await cli('train', '--data', data, '--no-sync-batch-norm=yes');
+    expect(syncValue.code).toBe(2);
+    expect(oneLine(syncValue.stderr)).toContain("Option '--no-sync-batch-norm' does not take an argument");
+  }, 60_000);
+
   it('exits 2 with one line on stderr for usage errors', async () => {
     const noData = await cli('train', '--epochs', '1');
     expect(noData.code).toBe(2);

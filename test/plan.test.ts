@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/backend/index.js';
 import { measureTrainingStep } from '../src/memory/measure.js';
 import { memoryModeOfModel, setMemoryMode } from '../src/layers/model-modes.js';
-import { planMemory } from '../src/memory/plan.js';
+import { describePlan, planMemory } from '../src/memory/plan.js';
+import { WEBGPU_PEAK_FACTOR } from '../src/backend/traits.js';
 import { tinyDenseNet } from './helpers/models.js';
 
 beforeAll(async () => {
@@ -52,6 +53,29 @@ describe('planMemory', () => {
     expect(chosen[2]).toBe('block/block'); // only the leanest plan fits the smallest budget
     expect(tf.getBackend()).toBe('cpu');
     expect(model.getWeights().map((w) => Array.from(w.dataSync()))).toEqual(weights);
+    model.dispose();
+  });
+
+  // webgpu's GPU holds its buffer pool, bounded at WEBGPU_PEAK_FACTOR × the tensors (src/backend/webgpu/pool.ts): a
+  // budget for webgpu must hold that much, planned on meta like any other (same cost class as tensorflow here).
+  it('for webgpu the budget bounds what its GPU holds: the step × the pool’s bound', async () => {
+    const model = tinyDenseNet('layer');
+    const roomy = await planMemory({ model, batchSize, budget: '1GiB', costBackend: 'webgpu', apply: false });
+    expect(roomy.modes).toEqual(['naive', 'naive']);
+    expect(roomy.backendPeakFactor).toBe(WEBGPU_PEAK_FACTOR);
+    expect(roomy.backendPeakBytes).toBe(Math.ceil(roomy.wholeStepBytes * WEBGPU_PEAK_FACTOR));
+    // The tensors of the all-naive step fit this budget exactly, what webgpu holds for them does not.
+    const budget = roomy.wholeStepBytes;
+    const onTensorflow = await planMemory({ model, batchSize, budget, costBackend, apply: false });
+    expect(onTensorflow.modes).toEqual(['naive', 'naive']);
+    expect(onTensorflow.backendPeakBytes).toBe(onTensorflow.wholeStepBytes);
+    const onWebgpu = await planMemory({ model, batchSize, budget, costBackend: 'webgpu', apply: false });
+    expect(onWebgpu.modes).not.toEqual(['naive', 'naive']);
+    expect(onWebgpu.backendPeakBytes).toBeLessThanOrEqual(budget);
+    expect(describePlan(onWebgpu)).toMatch(/webgpu holds ≤ [\d,.]+ MiB \(× 1\.15\) of /);
+    await expect(planMemory({ model, batchSize, budget: roomy.smallestWholeStepBytes, costBackend: 'webgpu' })).rejects.toThrow(
+      /smallest whole step any plan needs is [\d,.]+ MiB \(× 1\.15: what webgpu holds beyond its tensors\)/,
+    );
     model.dispose();
   });
 

@@ -18,6 +18,7 @@ import { writeSyntheticImageFolder } from '../src/data/synthetic.js';
 import { createDenseNet, type CreateDenseNetOptions } from '../src/layers/densenet.js';
 import { admitWorkerCount, fitWorkerMemory, machine, WORKER_RUNTIME_BYTES } from '../src/parallel/admission.js';
 import { workerThreadsStarted } from '../src/parallel/pool.js';
+import { autoWorkers, MIN_PIXELS_PER_WORKER } from '../src/parallel/workers.js';
 import { MEASURING_OPTIMIZER } from '../src/step/step.js';
 import { trainDenseNet, validateTrainOptions, type TrainDenseNetOptions } from '../src/train/index.js';
 import { UsageError } from '../src/util/errors.js';
@@ -76,7 +77,7 @@ describe('worker count: the batch and the cores', () => {
     machine.cores = () => 2;
     expect(() => admitWorkerCount({ workers: 3, batchSize: 8 })).toThrow(UsageError);
     expect(() => admitWorkerCount({ workers: 3, batchSize: 8 })).toThrow(
-      /^3 workers are more than this machine's 2 cores: .*use at most 2 \('auto' = one per core\), or allowOversubscribe: true \(--allow-oversubscribe\)/,
+      /^3 workers are more than this machine's 2 cores: .*use at most 2 \('auto' starts at most one per core\), or allowOversubscribe: true \(--allow-oversubscribe\)/,
     );
     // Capped first: 16 workers at batch 8 are 8, still above 2 cores; 4 workers at batch 2 are 2, which fit.
     expect(() => admitWorkerCount({ workers: 16, batchSize: 8 })).toThrow(/^16 workers \(8 once capped to the batch of 8\) are more than this machine's 2 cores/);
@@ -145,6 +146,44 @@ describe('worker memory', () => {
     await refusedWithoutWorkers(() => run({ workers: 16, allowOversubscribe: true, logger }), /^8 workers need .* but only 100 MiB of memory is free; no count from 2 to 8 fits: use workers 1 \(this thread\)/);
     expect(lines.filter((l) => l.includes('capped'))).toEqual(['workers 16 capped to 8: a batch of 8 gives each worker at least one image; more would hold a replica and train nothing (same result)']);
   });
+
+  it("workers 'auto' is a rule: one per core and per image, each shard enough pixels to pay for its synchronization", () => {
+    const at = (cores: number, batchSize: number, imageSize: number, backend = 'wasm') => autoWorkers({ backend, cores, batchSize, imageSize }).workers;
+    expect(MIN_PIXELS_PER_WORKER).toBe(2 * 128 * 128);
+    // The measured case: DenseNet-121 112² batch 16 on 2 cores.
+    expect(autoWorkers({ backend: 'wasm', cores: 2, batchSize: 16, imageSize: 112 })).toEqual({ workers: 2, reason: '2 cores, batch 16 at 112²: one per core, shards of 8 images or fewer' });
+    expect(at(2, 8, 112)).toBe(2); // 50,176 pixels a worker (measured 1.15× on a quiet machine)
+    expect(at(2, 4, 128)).toBe(2); // two 128² images a worker: the threshold exactly
+    expect(at(2, 3, 128)).toBe(1);
+    expect(at(2, 4, 112)).toBe(1); // 25,088 pixels a worker: about break-even
+    expect(autoWorkers({ backend: 'wasm', cores: 2, batchSize: 4, imageSize: 32 }).reason).toBe(
+      '2 cores, batch 4 at 32²: 4,096 pixels, under 32,768 pixels for each of 2 workers: too little to pay for the synchronization',
+    );
+    expect(autoWorkers({ backend: 'cpu', cores: 2, batchSize: 1, imageSize: 224 })).toEqual({ workers: 1, reason: '2 cores, batch 1 at 224²: a batch of one image cannot be split' });
+    expect(at(1, 64, 224)).toBe(1);
+    expect(at(16, 4, 224)).toBe(4); // one per image
+    expect(autoWorkers({ backend: 'wasm', cores: 16, batchSize: 16, imageSize: 128 })).toEqual({ workers: 8, reason: '16 cores, batch 16 at 128²: each shard at least 32,768 pixels, shards of 2 images or fewer' });
+    expect(at(16, 64, 224, 'tensorflow')).toBe(1);
+    expect(autoWorkers({ backend: 'webgpu', cores: 16, batchSize: 64, imageSize: 224 }).reason).toBe('the webgpu backend parallelises inside its kernels');
+  });
+
+  it("trainDenseNet with workers 'auto' logs what it chose and why, and takes fewer workers where memory does not fit", async () => {
+    machine.cores = () => 2;
+    const lines: string[] = [];
+    const logger = { info: (m: string) => lines.push(m), warn: (m: string) => lines.push(m) };
+    await run({ workers: 'auto', logger });
+    expect(lines.filter((l) => l.startsWith('workers auto'))).toEqual([
+      'workers auto: 1 (2 cores, batch 8 at 32²: 8,192 pixels, under 32,768 pixels for each of 2 workers: too little to pay for the synchronization)',
+    ]);
+    lines.length = 0;
+    machine.freeMemoryBytes = () => 100 * MiB;
+    const started = workerThreadsStarted();
+    await run({ workers: 'auto', imageSize: 128, logger });
+    expect(workerThreadsStarted()).toBe(started);
+    const chosen = lines.filter((l) => l.startsWith('workers auto'));
+    expect(chosen).toHaveLength(1);
+    expect(chosen[0]).toMatch(/^workers auto: 1 \(2 cores, batch 8 at 128²: one per core, shards of 4 images or fewer; 2 workers' memory does not fit: 2 workers need .* but only 100 MiB of memory is free; not even 2 workers fit/);
+  }, 60_000);
 
   it("bench's pooled steps check the workers' memory before starting them", async () => {
     machine.freeMemoryBytes = () => 100 * MiB;

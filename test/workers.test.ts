@@ -105,6 +105,7 @@ describe('data-parallel training', () => {
   it('rejects a bad workers option before anything starts', async () => {
     await expect(trainDenseNet({ data, workers: 0 })).rejects.toThrow(/workers must be an integer from 1 to 256 or 'auto', got 0/);
     await expect(trainDenseNet({ data, workers: 'all' as unknown as number })).rejects.toThrow(UsageError);
+    await expect(trainDenseNet({ data, workers: 2, syncBatchNorm: 'no' as unknown as boolean })).rejects.toThrow(/syncBatchNorm must be true or false, got 'no'/);
   });
 
   for (const mode of MODES) {
@@ -120,6 +121,17 @@ describe('data-parallel training', () => {
       expect(maxRelativeDifference(one.weights, untrained.weights)).toBeGreaterThan(1e-3);
     }, 120_000);
   }
+
+  it("syncBatchNorm false trains PyTorch DDP's function (per-worker statistics), not one process's, and the log says so", async () => {
+    const lines: string[] = [];
+    const logger = { info: (m: string) => lines.push(m), warn: (m: string) => lines.push(m) };
+    const one = await run({ workers: 1 });
+    const ddp = await run({ workers: 2, syncBatchNorm: false, logger });
+    expect(lines).toContain("data-parallel: 2 workers on wasm, batch 8 split into shards of 4 or fewer, batch norm per worker, gradients averaged, rank 0's running statistics (PyTorch DDP's default)");
+    // The first forward already differs: each half is normalised with its own statistics.
+    expect(Math.abs(ddp.losses[0]! - one.losses[0]!)).toBeGreaterThan(1e-4);
+    expect(maxRelativeDifference(one.weights, ddp.weights)).toBeGreaterThan(1e-3);
+  }, 120_000);
 
   it('3 workers with uneven shards (3, 3, 2 and a last batch of 6) agree too, and a run repeats bit for bit', async () => {
     const one = await run({ workers: 1 });

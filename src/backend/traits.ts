@@ -36,36 +36,54 @@ export interface BackendTraits {
   costClass: 'sequential' | 'parallel';
   /** Bytes one instance can hold at most, whatever the machine has (wasm32's 4 GiB heap); null: the machine's memory. */
   heapLimitBytes: number | null;
+  /**
+   * Where a memory budget must count what the backend itself holds rather than the tensors: the most it holds
+   * as a multiple of the whole step's tensor bytes (baseline + step peak). webgpu: its GPU buffer pool, bounded
+   * by src/backend/webgpu/pool.ts and checked ≤ 1.15× in test/webgpu.test.ts; planMemory fits this multiple of
+   * the meta-measured step into the budget, and max-batch compares the measured backendPeakBytes. null: a
+   * budget counts tensor bytes.
+   */
+  backendPeakFactor: number | null;
 }
 
 /** wasm32 addresses 4 GiB: tfjs-backend-wasm's heap grows to that and no further. */
 const WASM_HEAP_LIMIT = 4 * 2 ** 30;
+
+/**
+ * The most webgpu's GPU buffers hold, as a multiple of the step's tensor bytes: the pool keeps free bytes
+ * ≤ 0.1 × those in use (WEBGPU_POOL_FREE_FRACTION), and in use runs a few percent above the tensors (buffers
+ * whose release waits for the queued commands to be submitted, uniforms). Measured 1.05–1.12 on DenseNet-121
+ * (docs/gpu.md); the test asserts this bound.
+ */
+export const WEBGPU_PEAK_FACTOR = 1.15;
 
 /** Every backend the library knows, by tfjs's registered name. */
 export const BACKEND_TRAITS = {
   tensorflow: {
     computes: true, plannedOn: 'meta', valuesInPlace: null, transposedMatMul: 'matmul', workers: null,
     recomputeByDefault: false, peakBytes: 'nvidia-smi', costClass: 'parallel', heapLimitBytes: null,
+    backendPeakFactor: null,
   },
   webgpu: {
     computes: true, plannedOn: 'meta', valuesInPlace: null, transposedMatMul: 'matmul', workers: null,
     recomputeByDefault: false, peakBytes: 'webgpu-pool', costClass: 'parallel', heapLimitBytes: null,
+    backendPeakFactor: WEBGPU_PEAK_FACTOR,
   },
   wasm: {
     computes: true, plannedOn: 'meta-wasm', valuesInPlace: 'wasm-heap', transposedMatMul: 'filter-gradient', workers: 'compute',
-    recomputeByDefault: true, peakBytes: 'wasm-heap', costClass: 'sequential', heapLimitBytes: WASM_HEAP_LIMIT,
+    recomputeByDefault: true, peakBytes: 'wasm-heap', costClass: 'sequential', heapLimitBytes: WASM_HEAP_LIMIT, backendPeakFactor: null,
   },
   cpu: {
     computes: true, plannedOn: 'meta', valuesInPlace: 'js-array', transposedMatMul: 'filter-gradient', workers: 'compute',
-    recomputeByDefault: false, peakBytes: 'process-rss', costClass: 'sequential', heapLimitBytes: null,
+    recomputeByDefault: false, peakBytes: 'process-rss', costClass: 'sequential', heapLimitBytes: null, backendPeakFactor: null,
   },
   meta: {
     computes: false, plannedOn: 'meta', valuesInPlace: null, transposedMatMul: 'filter-gradient', workers: 'memory',
-    recomputeByDefault: false, peakBytes: null, costClass: 'sequential', heapLimitBytes: null,
+    recomputeByDefault: false, peakBytes: null, costClass: 'sequential', heapLimitBytes: null, backendPeakFactor: null,
   },
   'meta-wasm': {
     computes: false, plannedOn: 'meta-wasm', valuesInPlace: null, transposedMatMul: 'filter-gradient', workers: 'memory',
-    recomputeByDefault: true, peakBytes: null, costClass: 'sequential', heapLimitBytes: WASM_HEAP_LIMIT,
+    recomputeByDefault: true, peakBytes: null, costClass: 'sequential', heapLimitBytes: WASM_HEAP_LIMIT, backendPeakFactor: null,
   },
 } as const satisfies Record<string, BackendTraits>;
 
@@ -77,7 +95,7 @@ export type KnownBackend = keyof typeof BACKEND_TRAITS;
  */
 const UNKNOWN_BACKEND: BackendTraits = {
   computes: true, plannedOn: 'meta', valuesInPlace: null, transposedMatMul: 'matmul', workers: null,
-  recomputeByDefault: false, peakBytes: null, costClass: 'parallel', heapLimitBytes: null,
+  recomputeByDefault: false, peakBytes: null, costClass: 'parallel', heapLimitBytes: null, backendPeakFactor: null,
 };
 
 /** The traits of a backend by name; default: the active one. */

@@ -31,6 +31,8 @@ export interface BenchConfig {
   steps: number;
   /** Data-parallel workers (each a replica and a shard of the batch); 1: this process alone. Default 1. */
   workers?: number;
+  /** With workers: synchronized batch norm (default true), or PyTorch DDP's per-shard statistics (false). */
+  syncBatchNorm?: boolean;
   /** The step's optimizer, the same in every row. Default: MEASURING_OPTIMIZER (SGD, Nesterov momentum 0.9). */
   optimizer?: OptimizerSettings;
 }
@@ -71,6 +73,8 @@ export interface BenchReport {
   steps: number;
   /** The one training step every row runs: its optimizer, e.g. "SGD (Nesterov momentum 0.9)". */
   optimizer: string;
+  /** Present (false) when the rows with workers ran without synchronized batch norm (PyTorch DDP's default). */
+  syncBatchNorm?: false;
   results: BenchResult[];
 }
 
@@ -92,6 +96,8 @@ export interface BenchmarkOptions {
   workers?: number[];
   /** Run more workers than the machine has cores (refused by default; meta starts none and plans any count). */
   allowOversubscribe?: boolean;
+  /** With workers: synchronized batch norm (default true), or PyTorch DDP's per-shard statistics (false). */
+  syncBatchNorm?: boolean;
 }
 
 /** Runs one configuration in this process on the current backend. */
@@ -109,7 +115,7 @@ export async function runBenchConfig(config: BenchConfig): Promise<BenchResult> 
       effectiveGflops: ms === null ? null : flops / (ms * 1e6),
     });
     if (workers > 1 && !meta) {
-      const pooled = await measurePooledSteps(model, { batchSize: config.batch, workers, steps: config.steps, seed: 1, optimizer });
+      const pooled = await measurePooledSteps(model, { batchSize: config.batch, workers, steps: config.steps, seed: 1, optimizer, syncBatchNorm: config.syncBatchNorm });
       const heaps = [...pooled.workerBackendBytes, pooled.mainBackendBytes];
       return {
         mode: config.mode,
@@ -230,6 +236,11 @@ export async function runBenchConfigSafely(config: BenchConfig, backend: Backend
   }
 }
 
+/** The config's syncBatchNorm where it departs from the default (so the default's configs stay as they were). */
+export function syncOption(syncBatchNorm: boolean | undefined): { syncBatchNorm?: false } {
+  return syncBatchNorm === false ? { syncBatchNorm: false } : {};
+}
+
 /** Runs every (mode, batch) configuration; failures are recorded and the others still run. */
 export async function runBenchmark(options: BenchmarkOptions): Promise<BenchReport> {
   const steps = options.steps ?? 1;
@@ -243,7 +254,7 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<BenchRepo
   const isolate = options.isolate ?? backendTraits(backend).computes;
   checkWorkersBackend(most, backend, { allowOversubscribe: options.allowOversubscribe });
   const configs: BenchConfig[] = options.modes.flatMap((mode) =>
-    options.batches.flatMap((batch) => workerCounts.map((workers) => ({ model: options.model, mode, batch, imageSize: options.imageSize, numClasses, steps, workers }))),
+    options.batches.flatMap((batch) => workerCounts.map((workers) => ({ model: options.model, mode, batch, imageSize: options.imageSize, numClasses, steps, workers, ...syncOption(options.syncBatchNorm) }))),
   );
   const results: BenchResult[] = [];
   for (const [index, config] of configs.entries()) {
@@ -252,5 +263,5 @@ export async function runBenchmark(options: BenchmarkOptions): Promise<BenchRepo
     results.push(result);
     options.onResult?.(result, index + 1, configs.length);
   }
-  return { model: options.model, imageSize: options.imageSize, backend, numClasses, steps, optimizer: describeOptimizer(MEASURING_OPTIMIZER), results };
+  return { model: options.model, imageSize: options.imageSize, backend, numClasses, steps, optimizer: describeOptimizer(MEASURING_OPTIMIZER), ...syncOption(options.syncBatchNorm), results };
 }

@@ -23,7 +23,7 @@ export interface PooledStepTiming {
 
 export async function measurePooledSteps(
   model: tf.LayersModel,
-  options: { batchSize: number; workers: number; steps: number; seed: number; optimizer: OptimizerSettings },
+  options: { batchSize: number; workers: number; steps: number; seed: number; optimizer: OptimizerSettings; syncBatchNorm?: boolean },
 ): Promise<PooledStepTiming> {
   const imageSize = inputImageSize(model)!;
   const numClasses = model.outputs[0]!.shape[1] as number;
@@ -32,7 +32,7 @@ export async function measurePooledSteps(
   await checkWorkerMemory({ model, workers: options.workers, batchSize, imageSize, numClasses, optimizer: options.optimizer });
   const xs = tf.randomNormal([batchSize, imageSize, imageSize, 3], 0, 1, 'float32', options.seed);
   const ys = tf.tidy(() => tf.oneHot(tf.randomUniform([batchSize], 0, numClasses, 'int32', options.seed), numClasses));
-  const pool = await WorkerPool.start({ workers: options.workers, model, optimizer: { ...options.optimizer, featuresLrScale: 1 }, classifier: classifierIndices(model) });
+  const pool = await WorkerPool.start({ workers: options.workers, model, optimizer: { ...options.optimizer, featuresLrScale: 1 }, classifier: classifierIndices(model), syncBatchNorm: options.syncBatchNorm });
   try {
     const step = () => pool.step({ xs, ys, lr: options.optimizer.lr, features: true, dropout: { seed: options.seed, step: [0] } });
     await step(); // warm-up: optimizer state, kernels

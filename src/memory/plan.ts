@@ -8,6 +8,8 @@
  * each other mode; predict a plan's peak as the first plus the sum of its blocks' differences; walk the plans in
  * order of predicted time and measure the first whose prediction fits — taken if the measurement fits too.
  * Time is predicted by the cost model in ./cost.ts, never timed.
+ * On a backend that holds more than its tensors (webgpu's GPU buffer pool) the budget bounds that: the whole
+ * step times the backend's bounded multiple (BackendTraits.backendPeakFactor).
  *
  * A dense block's mode also applies to the stem, transition or final norm beside it (layers/model-modes.ts).
  */
@@ -37,7 +39,11 @@ export interface PlanMemoryOptions {
   numClasses?: number;
   /** The optimizer whose state counts in the step (default: MEASURING_OPTIMIZER, SGD: one state per weight; Adam keeps two). */
   optimizer?: OptimizerSettings;
-  /** Backend whose costs rank the plans; default: the current backend. */
+  /**
+   * The backend the plan is for: its costs rank the plans, and where it holds more than the tensors (webgpu's
+   * GPU buffer pool, BackendTraits.backendPeakFactor) that multiple of the step must fit the budget. Default:
+   * the current backend.
+   */
   costBackend?: string;
   /** Switch the model's layers to the plan (default true). */
   apply?: boolean;
@@ -67,6 +73,13 @@ export interface MemoryPlan {
   relativeTime: number;
   /** The smallest whole step any plan needs at this batch (every block in the leanest mode). */
   smallestWholeStepBytes: number;
+  /**
+   * What the backend holds at most for the step, the number compared with the budget: wholeStepBytes, or on a
+   * backend holding more than its tensors (webgpu) wholeStepBytes × backendPeakFactor, rounded up.
+   */
+  backendPeakBytes: number;
+  /** That multiple (1 where the budget counts tensors). */
+  backendPeakFactor: number;
   /** The meta backend that measured the bytes, and the backend whose costs ranked the plans. */
   metaBackend: string;
   costBackend: string;
@@ -129,6 +142,10 @@ export async function planMemory(options: PlanMemoryOptions): Promise<MemoryPlan
   const costBackend = options.costBackend ?? live;
   const metaBackend = backendTraits(live).plannedOn;
   const factors = costFactorsFor(costBackend);
+  const peakFactor = backendTraits(costBackend).backendPeakFactor ?? 1;
+  // What the backend holds for a whole step of `bytes` tensor bytes: the number the budget bounds.
+  const held = (bytes: number) => Math.ceil(bytes * peakFactor);
+  const onBackend = peakFactor === 1 ? '' : ` (× ${peakFactor}: what ${costBackend} holds beyond its tensors)`;
   const shapes = blockShapes(model, imageSize);
   const cost = shapes.map((shape) => Object.fromEntries(MEMORY_MODES.map((m) => [m, blockCost(shape, m, factors)])) as Record<MemoryMode, number>);
   const planCost = (plan: MemoryMode[]) => plan.reduce((sum, mode, b) => sum + cost[b][mode], 0);
@@ -145,10 +162,10 @@ export async function planMemory(options: PlanMemoryOptions): Promise<MemoryPlan
     try {
       const leanest = new Array<MemoryMode>(blockCount).fill(LEANEST_MODE);
       const base = await measure(leanest);
-      if (base.wholeStep > budgetBytes) {
+      if (held(base.wholeStep) > budgetBytes) {
         throw new UsageError(
           `memory budget ${formatSize(budgetBytes)} is too small for batch ${batchSize} at ${imageSize}²: the smallest whole step any plan ` +
-            `needs is ${formatMiB(base.wholeStep)} (every dense block in ${LEANEST_MODE} mode); give at least that, or a smaller batch`,
+            `needs is ${formatMiB(held(base.wholeStep))}${onBackend} (every dense block in ${LEANEST_MODE} mode); give at least that, or a smaller batch`,
         );
       }
       // Each block alone in each other mode: its difference to the leanest plan. A mode that costs no less
@@ -167,13 +184,13 @@ export async function planMemory(options: PlanMemoryOptions): Promise<MemoryPlan
       }
       const candidates = allPlans(blockCount)
         .map((plan) => ({ plan, cost: planCost(plan), predicted: base.wholeStep + plan.reduce((sum, mode, b) => sum + delta[b][mode], 0) }))
-        .filter((c) => c.predicted <= budgetBytes)
+        .filter((c) => held(c.predicted) <= budgetBytes)
         .sort((a, b) => a.cost - b.cost);
       for (const candidate of candidates.slice(0, MAX_VERIFICATIONS)) {
         if (candidate.plan.every((m) => m === LEANEST_MODE)) return { plan: candidate.plan, measured: base, smallest: base.wholeStep };
         const measured = await measure(candidate.plan);
-        if (measured.wholeStep <= budgetBytes) return { plan: candidate.plan, measured, smallest: base.wholeStep };
-        logger.info(`memory plan ${candidate.plan.join('/')}: predicted ${formatMiB(candidate.predicted)}, measured ${formatMiB(measured.wholeStep)}: over budget`);
+        if (held(measured.wholeStep) <= budgetBytes) return { plan: candidate.plan, measured, smallest: base.wholeStep };
+        logger.info(`memory plan ${candidate.plan.join('/')}: predicted ${formatMiB(held(candidate.predicted))}, measured ${formatMiB(held(measured.wholeStep))}${onBackend}: over budget`);
       }
       return { plan: leanest, measured: base, smallest: base.wholeStep };
     } finally {
@@ -196,6 +213,8 @@ export async function planMemory(options: PlanMemoryOptions): Promise<MemoryPlan
     stepPeakBytes: result.measured.stepPeak,
     relativeTime: planCost(result.plan) / fastest,
     smallestWholeStepBytes: result.smallest,
+    backendPeakBytes: held(result.measured.wholeStep),
+    backendPeakFactor: peakFactor,
     metaBackend,
     costBackend,
   };
@@ -221,7 +240,8 @@ export async function applyMemoryBudget(model: tf.LayersModel, options: ApplyMem
 export function describePlan(plan: MemoryPlan): string {
   const modes = plan.blocks.map((b) => `${b.name} ${b.mode}`).join(', ');
   return (
-    `memory plan: ${modes}; whole step ${formatMiB(plan.wholeStepBytes)} of ${formatSize(plan.budgetBytes)} ` +
-    `(measured on ${plan.metaBackend}); predicted time ${plan.relativeTime.toFixed(2)}× the fastest plan on ${plan.costBackend}`
+    `memory plan: ${modes}; whole step ${formatMiB(plan.wholeStepBytes)}` +
+    (plan.backendPeakFactor === 1 ? '' : `, ${plan.costBackend} holds ≤ ${formatMiB(plan.backendPeakBytes)} (× ${plan.backendPeakFactor})`) +
+    ` of ${formatSize(plan.budgetBytes)} (measured on ${plan.metaBackend}); predicted time ${plan.relativeTime.toFixed(2)}× the fastest plan on ${plan.costBackend}`
   );
 }

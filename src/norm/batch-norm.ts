@@ -106,10 +106,12 @@ export interface NormGradients {
  *   dβ = Σ dy,  dγ = r·Σ dy·(x − μ),  dx = a·dy + b·x + c
  * with a = γr, b = −a·r·dγ/M, c = a·(r·dγ·μ − dβ)/M, r = 1/sqrt(var + eps), M values per channel.
  * Both sums are accumulated in float64 (see channel-sums.ts); Σdy·(x − μ) does not cancel as Σdy·x − μ·Σdy does.
+ * `meanwhile`: work independent of the sums (a weight gradient), run while data-parallel replicas exchange
+ * them; it runs inside a tidy, so what it makes for later must be tf.keep'd.
  */
-export function batchNormBackward(dy: tf.Tensor, x: tf.Tensor, gamma: tf.Tensor1D, stats: BatchStats): NormGradients {
+export function batchNormBackward(dy: tf.Tensor, x: tf.Tensor, gamma: tf.Tensor1D, stats: BatchStats, meanwhile?: () => void): NormGradients {
   const { dGamma, dBeta, a, b, c } = tf.tidy(() => {
-    const { sumDy: dBeta, sumDyCentered, total } = channelGradSums(dy, x, stats.mean);
+    const { sumDy: dBeta, sumDyCentered, total } = channelGradSums(dy, x, stats.mean, meanwhile);
     // γ's and β's gradients are this replica's share; dx needs the whole batch's sums (replicas.ts).
     const dGamma = tf.mul(stats.invStd, sumDyCentered) as tf.Tensor1D;
     const dGammaTotal = total.sumDyCentered === sumDyCentered ? dGamma : tf.mul(stats.invStd, total.sumDyCentered);

@@ -204,7 +204,7 @@ function syncedMoments(x: tf.Tensor, c: number, group: ReplicaGroup): ChannelMom
     packed[1 + j] = shift[j]! + d;
     packed[1 + c + j] = Math.max(0, s2[j]! - s1[j]! * d);
   }
-  const parts = group.allGather(packed);
+  const parts = group.startAllGather(packed)();
   let n = 0;
   const mean = new Float64Array(c);
   const m2 = new Float64Array(c);
@@ -223,8 +223,12 @@ function syncedMoments(x: tf.Tensor, c: number, group: ReplicaGroup): ChannelMom
   return { mean: toTensor(mean), variance: toTensor(variance), count: n };
 }
 
-/** Per-channel Σdy and Σdy·(x − mean) for equally shaped `dy` and `x` and a per-channel `mean`. */
-export function channelGradSums(dy: tf.Tensor, x: tf.Tensor, mean: tf.Tensor1D): ChannelGradSums {
+/**
+ * Per-channel Σdy and Σdy·(x − mean) for equally shaped `dy` and `x` and a per-channel `mean`. `meanwhile`,
+ * work that needs none of these sums, runs once in every case: with replicas, after this replica has published
+ * its sums and before it waits for the others' (the time a replica would spend waiting for slower ones).
+ */
+export function channelGradSums(dy: tf.Tensor, x: tf.Tensor, mean: tf.Tensor1D, meanwhile: () => void = () => undefined): ChannelGradSums {
   checkChannelTensor(x, 'channelGradSums: x');
   if (dy.shape.join() !== x.shape.join()) {
     throw new Error(`channelGradSums: dy [${dy.shape.join(', ')}] must have the shape of x [${x.shape.join(', ')}]`);
@@ -233,7 +237,10 @@ export function channelGradSums(dy: tf.Tensor, x: tf.Tensor, mean: tf.Tensor1D):
   if (mean.size !== c) throw new Error(`channelGradSums: mean must have ${c} values (the channels of x), got ${mean.size}`);
   const count = x.size / c;
   const path = pathFor([dy, x, mean]);
-  const local = (sumDy: tf.Tensor1D, sumDyCentered: tf.Tensor1D): ChannelGradSums => ({ sumDy, sumDyCentered, total: { sumDy, sumDyCentered, count } });
+  const local = (sumDy: tf.Tensor1D, sumDyCentered: tf.Tensor1D): ChannelGradSums => {
+    meanwhile();
+    return { sumDy, sumDyCentered, total: { sumDy, sumDyCentered, count } };
+  };
   if (path === 'shape') return local(placeholder(c), placeholder(c));
   const group = replicaGroup();
   const inPlace = (t: tf.Tensor) => onWasmHeap(t) !== null || valuesInPlace(t) !== null;
@@ -254,8 +261,10 @@ export function channelGradSums(dy: tf.Tensor, x: tf.Tensor, mean: tf.Tensor1D):
   packed[0] = count;
   packed.set(s1, 1);
   packed.set(s2, 1 + c);
+  const collect = group.startAllGather(packed);
+  meanwhile();
   const sum = new Float64Array(1 + 2 * c);
-  for (const part of group.allGather(packed)) for (let i = 0; i < sum.length; i++) sum[i] = sum[i]! + part[i]!;
+  for (const part of collect()) for (let i = 0; i < sum.length; i++) sum[i] = sum[i]! + part[i]!;
   return {
     sumDy: toTensor(s1),
     sumDyCentered: toTensor(s2),

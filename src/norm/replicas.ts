@@ -12,11 +12,14 @@
 /** The replicas of one data-parallel step, as seen from one of them. */
 export interface ReplicaGroup {
   /**
-   * Every participating replica's `values`, in rank order (this replica's own included). Blocks until all
-   * have contributed; every replica receives the same arrays, so folding them in order gives the same bits
-   * everywhere. Every replica must make the same sequence of calls with arrays of the same length.
+   * Contributes `values` and returns the function that collects every participating replica's, in rank order
+   * (this replica's own included), blocking until all have contributed. Between the two a replica may do work
+   * that needs no one else's values (a split-phase barrier: a replica that arrives early computes instead of
+   * waiting). Every replica receives the same arrays, so folding them in order gives the same bits
+   * everywhere. Every replica must make the same sequence of calls with arrays of the same length, and
+   * collect each gather before starting the next.
    */
-  allGather(values: Float64Array): Float64Array[];
+  startAllGather(values: Float64Array): () => Float64Array[];
 }
 
 let installed: ReplicaGroup | null = null;

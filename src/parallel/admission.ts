@@ -64,7 +64,7 @@ export function checkWorkerCores(workers: number, allowOversubscribe: boolean, a
   if (workers <= cores || allowOversubscribe) return;
   throw new UsageError(
     `${asked} are more than this machine's ${cores} cores: workers sharing a core add memory and waiting at every barrier, not speed; ` +
-      `use at most ${cores} ('auto' = one per core), or allowOversubscribe: true (--allow-oversubscribe) to run them anyway`,
+      `use at most ${cores} ('auto' starts at most one per core), or allowOversubscribe: true (--allow-oversubscribe) to run them anyway`,
   );
 }
 

@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 import { currentNumerics } from '../backend/index.js';
 import { trainableVariables } from '../step/step.js';
 import type { OptimizerSettings, TrainingOptimizer } from '../step/optimizers.js';
-import type { ArrayTensor, Reply, RequestBody, WorkerData } from './protocol.js';
+import type { ArrayTensor, Reply, RequestBody, StepProfile, WorkerData } from './protocol.js';
 import { abortGroup, createGroupBuffers, type GroupBuffers } from './shared-group.js';
 import { buffersOf, fromArrayTensor, fromPortableState, toArrayTensor, toPortableState } from './state.js';
 
@@ -37,6 +37,20 @@ export interface WorkerPoolOptions {
   classifier: number[];
   /** The longest a worker waits for the others at one barrier. Default 10 minutes. */
   barrierTimeoutMs?: number;
+  /** How long a worker spins at a barrier before it sleeps, in µs (shared-group.ts). */
+  barrierSpinMicros?: number;
+  /**
+   * Default true: batch norm normalises with the whole batch's statistics, so N workers train the function of
+   * one process. false: PyTorch DDP's default (see worker.ts): each worker its shard's statistics, gradients
+   * averaged over the workers, rank 0's running statistics kept.
+   */
+  syncBatchNorm?: boolean;
+  /**
+   * Default true: a worker that has published its batch-norm backward sums computes the layer's kernel
+   * gradient before it waits for the others' (shared-group.ts startAllGather). false: it waits at once (the
+   * earlier behaviour; A/B measurement only, scripts/bench-sync.ts).
+   */
+  splitPhase?: boolean;
 }
 
 export interface PoolStep {
@@ -92,6 +106,7 @@ export class WorkerPool {
   private failure: WorkerFailedError | null = null;
   private closing = false;
   private readonly variables: tf.Variable[];
+  private profiles: StepProfile[] = [];
 
   private constructor(
     private readonly buffers: GroupBuffers,
@@ -104,12 +119,24 @@ export class WorkerPool {
     return this.buffers.size;
   }
 
+  /** The barriers each worker passed in the last step, in rank order (2 per synchronized BN, 2 for the gradients). */
+  get lastStepBarriers(): number[] {
+    return this.profiles.map((p) => p.barriers);
+  }
+
+  /** Where each worker's last step went, in rank order (protocol.ts StepProfile). */
+  get lastStepProfiles(): StepProfile[] {
+    return this.profiles.map((p) => ({ ...p }));
+  }
+
   /** Starts the workers, each with a replica of `model` (and of `optimizerState` when given). */
   static async start(options: WorkerPoolOptions): Promise<WorkerPool> {
     const { workers, model } = options;
     if (!(Number.isInteger(workers) && workers >= 1)) throw new Error(`WorkerPool: workers must be an integer ≥ 1, got ${workers}`);
-    const gradientValues = model.trainableWeights.reduce((n, w) => n + w.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0) + model.trainableWeights.length;
-    const buffers = createGroupBuffers(workers, slotValuesFor(model), gradientValues, options.barrierTimeoutMs ?? 600_000);
+    const values = (weights: tf.LayerVariable[]) => weights.reduce((n, w) => n + w.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0);
+    // The gradients, one presence flag per variable, and (without synchronized BN) rank 0's buffers.
+    const gradientValues = values(model.trainableWeights) + model.trainableWeights.length + values(model.nonTrainableWeights);
+    const buffers = createGroupBuffers(workers, slotValuesFor(model), gradientValues, options.barrierTimeoutMs ?? 600_000, options.barrierSpinMicros);
     const pool = new WorkerPool(buffers, model);
     const backend = tf.getBackend();
     for (let rank = 0; rank < workers; rank++) pool.spawn(rank, backend);
@@ -119,7 +146,8 @@ export class WorkerPool {
       return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
     }));
     try {
-      await pool.all(() => ({ type: 'init', artifacts: artifacts!, optimizer: options.optimizer, classifier: options.classifier }));
+      const syncBatchNorm = options.syncBatchNorm ?? true;
+      await pool.all(() => ({ type: 'init', artifacts: artifacts!, optimizer: options.optimizer, classifier: options.classifier, syncBatchNorm, splitPhase: options.splitPhase ?? true }));
       if (options.optimizerState) await pool.push(model, options.optimizerState);
     } catch (error) {
       await pool.close();
@@ -208,11 +236,14 @@ export class WorkerPool {
     );
     let loss = 0;
     let correct = 0;
+    const profiles: StepProfile[] = [];
     for (const reply of replies) {
       if (reply.type !== 'stepped') throw new Error(`unexpected reply '${reply.type}' to a step`);
       loss += reply.loss;
       correct += reply.correct;
+      profiles.push(reply.profile);
     }
+    this.profiles = profiles;
     return { loss, correct };
   }
 

@@ -39,6 +39,13 @@ export interface InitRequest {
   optimizer: OptimizerSettings & { featuresLrScale: number };
   /** Indices among the model's trainable weights of the classifier's (the rest are the features). */
   classifier: number[];
+  /**
+   * true: batch norm normalises with the whole batch's statistics (the function of one process). false:
+   * PyTorch DDP's default — each worker its own shard's, gradients averaged, rank 0's running statistics kept.
+   */
+  syncBatchNorm: boolean;
+  /** Split-phase batch-norm gathers (work between arriving and waiting); false waits at once (A/B measurement). */
+  splitPhase: boolean;
 }
 
 export interface StepRequest {
@@ -80,11 +87,22 @@ export type Request = InitRequest | StepRequest | StateRequest | SetStateRequest
 
 export type Reply =
   | { type: 'ready'; id: number }
-  | { type: 'stepped'; id: number; loss: number; correct: number }
+  | { type: 'stepped'; id: number; loss: number; correct: number; profile: StepProfile }
   | { type: 'state'; id: number; weights: ArrayTensor[]; optimizer: PortableState[] | null }
   | { type: 'done'; id: number }
   | { type: 'memory'; id: number; backendPeakBytes: number | null }
   | { type: 'error'; id: number; message: string; stack?: string; aborted: boolean };
+
+/** Where one worker's step went: its collectives counted and timed (ms). */
+export interface StepProfile {
+  /** Barriers passed: 2 per synchronized batch norm, 2 for the gradient sum. */
+  barriers: number;
+  /** Waiting at barriers for the other workers (batch norm and gradients). */
+  waitMs: number;
+  /** From the gradients computed to the update applied: copying into the shared slot, the sum, the update. */
+  gradientMs: number;
+  stepMs: number;
+}
 
 /** A request before the pool numbers it. */
 export type RequestBody = Request extends infer R ? (R extends Request ? Omit<R, 'id'> : never) : never;

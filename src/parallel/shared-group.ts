@@ -24,7 +24,20 @@ export interface GroupBuffers {
   gradientValues: number;
   /** Longest wait at one barrier, in ms. */
   timeoutMs: number;
+  /**
+   * How long a worker spins (re-reading the barrier's word) before it sleeps in Atomics.wait, in µs. A
+   * sleeping thread is woken by the kernel (tens of µs, more on a loaded or virtual machine), hundreds of times
+   * a step; a spinning one sees the last arrival at once. Spinning only burns the waiting worker's own core.
+   */
+  spinMicros: number;
 }
+
+/**
+ * Default spin before sleeping at a barrier (GroupBuffers.spinMicros). 0: on a loaded 2-core machine 50 µs of
+ * spinning made steps slower, not faster (a spinning worker takes the time slice another thread needs);
+ * `scripts/bench-sync.ts --spin 0,50` measures it on a quiet machine.
+ */
+export const DEFAULT_SPIN_MICROS = 0;
 
 /** Indices of the control words: an abort flag and two barriers (arrivals, generation). */
 const CONTROL = { abort: 0, gatherArrived: 1, gatherGeneration: 2, stepArrived: 3, stepGeneration: 4, length: 8 } as const;
@@ -46,7 +59,7 @@ export class BarrierTimeoutError extends Error {
 }
 
 /** Allocates a group's shared memory (main thread). */
-export function createGroupBuffers(size: number, slotValues: number, gradientValues: number, timeoutMs: number): GroupBuffers {
+export function createGroupBuffers(size: number, slotValues: number, gradientValues: number, timeoutMs: number, spinMicros = DEFAULT_SPIN_MICROS): GroupBuffers {
   return {
     control: new SharedArrayBuffer(CONTROL.length * Int32Array.BYTES_PER_ELEMENT),
     gather: new SharedArrayBuffer(2 * size * slotValues * Float64Array.BYTES_PER_ELEMENT),
@@ -55,6 +68,7 @@ export function createGroupBuffers(size: number, slotValues: number, gradientVal
     slotValues,
     gradientValues,
     timeoutMs,
+    spinMicros,
   };
 }
 
@@ -72,6 +86,8 @@ export class SharedGroup implements ReplicaGroup {
   private readonly gather: Float64Array;
   private readonly gradients: Float32Array;
   private gathers = 0;
+  private barriers = 0;
+  private waited = 0;
   /** Ranks 0 … participants − 1 hold samples in the current step and take part in its all-gathers. */
   private participants: number;
 
@@ -89,26 +105,56 @@ export class SharedGroup implements ReplicaGroup {
     return this.buffers.size;
   }
 
+  /**
+   * Barriers this rank has passed (or, alone in a step, skipped) since it started: the synchronized
+   * reductions of its steps. Deterministic: 2 per training-mode batch norm and 2 for the gradient sum per step.
+   */
+  get barrierCount(): number {
+    return this.barriers;
+  }
+
+  /** Milliseconds this rank has spent waiting at barriers for the others (spinning or asleep) since it started. */
+  get waitedMs(): number {
+    return this.waited;
+  }
+
   /** Starts a step in which the first `participants` ranks hold samples. */
   beginStep(participants: number): void {
     this.participants = participants;
   }
 
   allGather(values: Float64Array): Float64Array[] {
+    return this.startAllGather(values)();
+  }
+
+  /**
+   * Writes this rank's values and arrives at the barrier; the returned function waits for the others and
+   * reads every rank's. A vector longer than a slot goes in pieces, each its own collective; only the last
+   * piece is split-phase.
+   */
+  startAllGather(values: Float64Array): () => Float64Array[] {
     const parts = Array.from({ length: this.participants }, () => new Float64Array(values.length));
     const slot = this.buffers.slotValues;
-    // Longer vectors than a slot go in pieces, each its own collective.
-    for (let start = 0; start < values.length; start += slot) {
+    const gatherPiece = (start: number): (() => void) => {
       const piece = values.subarray(start, Math.min(values.length, start + slot));
       // Two phases: a slot is written again only two gathers later, after every rank has passed the barrier
       // in between, so no rank overwrites what another has not read yet.
       const phase = this.gathers++ & 1;
       const base = (rank: number) => (phase * this.buffers.size + rank) * slot;
       this.gather.set(piece, base(this.rank));
-      this.barrier(CONTROL.gatherArrived, CONTROL.gatherGeneration, this.participants, 'batch-norm');
-      for (let r = 0; r < this.participants; r++) parts[r]!.set(this.gather.subarray(base(r), base(r) + piece.length), start);
-    }
-    return parts;
+      const wait = this.arrive(CONTROL.gatherArrived, CONTROL.gatherGeneration, this.participants, 'batch-norm');
+      return () => {
+        wait();
+        for (let r = 0; r < this.participants; r++) parts[r]!.set(this.gather.subarray(base(r), base(r) + piece.length), start);
+      };
+    };
+    let start = 0;
+    for (; start + slot < values.length; start += slot) gatherPiece(start)();
+    const last = gatherPiece(start);
+    return () => {
+      last();
+      return parts;
+    };
   }
 
   /** This rank's gradient slot: write the first n values there, then call sumGradients(n). */
@@ -120,7 +166,8 @@ export class SharedGroup implements ReplicaGroup {
   /**
    * The sum over every rank (participating or not) of the first `n` values of its gradient slot, in rank
    * order, accumulated in float64; every rank gets the same bits. Each rank sums one share of the values (a
-   * reduce-scatter into the shared sum), so the work is not repeated on every rank.
+   * reduce-scatter into the shared sum), so the work is not repeated on every rank. The result is a view of
+   * shared memory, valid until this rank's next sumGradients.
    */
   sumGradients(n: number): Float32Array {
     if (n > this.buffers.gradientValues) throw new Error(`sumGradients: ${n} values exceed the group's ${this.buffers.gradientValues}`);
@@ -135,24 +182,55 @@ export class SharedGroup implements ReplicaGroup {
       for (let r = 0; r < size; r++) acc += this.gradients[r * stride + i]!;
       this.gradients[total + i] = acc;
     }
-    // Every share is summed before anyone reads the sum; a slot is written again only after the next
-    // step's first barrier, which every rank reaches after copying the sum out.
+    // Every share is summed before anyone reads the sum; the sum is written again only after the next
+    // step's first gradient barrier, which every rank reaches after it has used this one: a view, not a copy.
     this.barrier(CONTROL.stepArrived, CONTROL.stepGeneration, size, 'gradient');
-    return this.gradients.slice(total, total + n);
+    return this.gradients.subarray(total, total + n);
   }
 
   private barrier(arrivedIndex: number, generationIndex: number, count: number, what: string): void {
+    this.arrive(arrivedIndex, generationIndex, count, what)();
+  }
+
+  /**
+   * Arrives at a barrier; the returned function waits until every rank has arrived. The last to arrive
+   * releases the others; a rank's next arrival only comes after its wait, so generations never mix.
+   */
+  private arrive(arrivedIndex: number, generationIndex: number, count: number, what: string): () => void {
     const control = this.control;
+    this.barriers++;
     if (Atomics.load(control, CONTROL.abort)) throw new GroupAbortedError();
-    if (count === 1) return;
+    const done = () => {
+      if (Atomics.load(control, CONTROL.abort)) throw new GroupAbortedError();
+    };
+    if (count === 1) return done;
     const generation = Atomics.load(control, generationIndex);
     if (Atomics.add(control, arrivedIndex, 1) === count - 1) {
       Atomics.store(control, arrivedIndex, 0);
       Atomics.add(control, generationIndex, 1);
       Atomics.notify(control, generationIndex);
-      return;
+      return done;
     }
-    const deadline = performance.now() + this.buffers.timeoutMs;
+    return () => {
+      if (Atomics.load(control, generationIndex) !== generation) return done();
+      const start = performance.now();
+      try {
+        this.waitFor(generationIndex, generation, start, what);
+      } finally {
+        this.waited += performance.now() - start;
+      }
+    };
+  }
+
+  private waitFor(generationIndex: number, generation: number, start: number, what: string): void {
+    const control = this.control;
+    if (this.buffers.spinMicros > 0) {
+      const spinEnd = start + this.buffers.spinMicros / 1000;
+      while (Atomics.load(control, generationIndex) === generation && performance.now() < spinEnd) {
+        // spin: the last arrival is usually a fraction of a millisecond away
+      }
+    }
+    const deadline = start + this.buffers.timeoutMs;
     while (Atomics.load(control, generationIndex) === generation) {
       if (Atomics.load(control, CONTROL.abort)) throw new GroupAbortedError();
       const left = deadline - performance.now();

@@ -4,6 +4,12 @@
  * (norm/replicas.ts), the loss scaled by its share of the batch — sums the gradients with every other
  * worker in rank order and applies the same update as they do, so all replicas stay identical.
  *
+ * Without synchronized batch norm (PyTorch DDP's default): each worker normalises with its own shard's
+ * statistics, its loss is its shard's mean scaled by 1/participants (so the sum is DDP's all-reduce mean of
+ * gradients), and rank 0's running statistics ride along with the gradient sum (the others add zeros), so
+ * every replica ends the step with rank 0's buffers, as DDP's broadcast_buffers=True gives them at the next
+ * forward.
+ *
  * Fault injection for tests: EFFICIENT_DENSENET_WORKER_FAULT=`exit@R:S` ends worker R in the middle of its
  * step S (counted from 0, at its first batch-norm synchronization), `throw@R:S` makes it throw there.
  */
@@ -16,7 +22,7 @@ import '../layers/densenet.js';
 import { backendPeakBytes } from '../memory/backend-memory.js';
 import { lossGradients, TrainingOptimizer, type ParamGroups } from '../step/optimizers.js';
 import { trainableVariables } from '../step/step.js';
-import type { InitRequest, Reply, Request, SetStateRequest, StepRequest, WorkerData } from './protocol.js';
+import type { InitRequest, Reply, Request, SetStateRequest, StepProfile, StepRequest, WorkerData } from './protocol.js';
 import { GroupAbortedError, SharedGroup } from './shared-group.js';
 import { buffersOf, fromArrayTensor, fromPortableState, toArrayTensor, toPortableState } from './state.js';
 
@@ -30,6 +36,9 @@ interface Replica {
   variables: tf.Variable[];
   features: tf.Variable[];
   classifier: tf.Variable[];
+  /** Running statistics and any other non-trainable weights (broadcast from rank 0 without synchronized BN). */
+  buffers: tf.LayerVariable[];
+  syncBatchNorm: boolean;
 }
 let replica: Replica | null = null;
 let steps = 0;
@@ -60,20 +69,34 @@ async function init(request: InitRequest): Promise<void> {
     variables,
     classifier: variables.filter((_, i) => isClassifier.has(i)),
     features: variables.filter((_, i) => !isClassifier.has(i)),
+    buffers: model.nonTrainableWeights,
+    syncBatchNorm: request.syncBatchNorm,
   };
   // The faulty step's first synchronization is where an injected fault strikes: mid-step, others waiting.
-  setReplicaGroup({
-    allGather: (values) => {
-      strikeFault();
-      return group.allGather(values);
-    },
-  });
+  setReplicaGroup(
+    request.syncBatchNorm
+      ? {
+          startAllGather: (values) => {
+            strikeFault();
+            const collect = group.startAllGather(values);
+            if (request.splitPhase) return collect;
+            const parts = collect();
+            return () => parts;
+          },
+        }
+      : null,
+  );
 }
 
-function step(request: StepRequest): { loss: number; correct: number } {
+function step(request: StepRequest): { loss: number; correct: number; profile: StepProfile } {
   const r = replica!;
   steps++;
+  const started = performance.now();
+  const barriersBefore = group.barrierCount;
+  const waitedBefore = group.waitedMs;
   group.beginStep(request.participants);
+  // A worker that never synchronizes a batch norm (no samples, or no synchronized BN) fails at its step's start.
+  if (!r.syncBatchNorm || !request.xs) strikeFault();
   r.optimizer.setLearningRate(request.lr);
   const groups: ParamGroups = { features: request.features ? r.features : [], classifier: r.classifier };
   const trained = r.variables.filter((v) => groups.classifier.includes(v) || groups.features.includes(v));
@@ -84,7 +107,8 @@ function step(request: StepRequest): { loss: number; correct: number } {
     const xs = fromArrayTensor(request.xs);
     const ys = fromArrayTensor(request.ys);
     try {
-      const share = request.xs.shape[0]! / request.batchSize;
+      // Synchronized: this shard's part of the whole batch's mean loss. DDP: the mean of the shards' mean losses.
+      const share = r.syncBatchNorm ? request.xs.shape[0]! / request.batchSize : 1 / request.participants;
       const context = { ...request.dropout, sampleOffset: request.sampleOffset };
       const out = withDropoutContext(context, () => lossGradients(() => r.model.apply(xs, { training: request.features }) as tf.Tensor, ys, groups, share));
       [loss, correct] = [out.loss.dataSync()[0]!, out.correct.dataSync()[0]!];
@@ -93,16 +117,24 @@ function step(request: StepRequest): { loss: number; correct: number } {
     } finally {
       tf.dispose([xs, ys]);
     }
-  } else {
-    // A worker without samples never synchronizes a batch norm: its fault strikes here.
-    strikeFault();
   }
   // One flat vector in this worker's shared slot: every trained variable's gradient (zeros where this shard
   // has none), then one presence flag per variable, so a variable no replica has a gradient for is left alone,
-  // as in one process.
+  // as in one process; without synchronized BN, then rank 0's buffers (zeros from the others).
+  const gradientsFrom = performance.now();
   const total = trained.reduce((n, v) => n + v.size, 0);
+  const broadcast = r.syncBatchNorm || group.size === 1 ? [] : r.buffers;
+  const broadcastValues = broadcast.reduce((n, v) => n + v.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0);
   const slot = group.gradientSlot();
-  slot.fill(0, 0, total + trained.length);
+  slot.fill(0, 0, total + trained.length + broadcastValues);
+  if (data.rank === 0) {
+    let at = total + trained.length;
+    for (const v of broadcast) {
+      const values = v.read().dataSync() as Float32Array;
+      slot.set(values, at);
+      at += values.length;
+    }
+  }
   let offset = 0;
   trained.forEach((v, i) => {
     const g = grads[v.name];
@@ -113,7 +145,7 @@ function step(request: StepRequest): { loss: number; correct: number } {
     offset += v.size;
   });
   tf.dispose(Object.values(grads));
-  const sum = group.sumGradients(total + trained.length);
+  const sum = group.sumGradients(total + trained.length + broadcastValues);
   const summed: tf.NamedTensorMap = {};
   offset = 0;
   trained.forEach((v, i) => {
@@ -121,7 +153,19 @@ function step(request: StepRequest): { loss: number; correct: number } {
     offset += v.size;
   });
   r.optimizer.apply(summed, groups);
-  return { loss, correct };
+  if (data.rank !== 0) {
+    // x + 0 + … + 0 is x exactly: these are rank 0's buffers, bit for bit.
+    let at = total + trained.length;
+    for (const v of broadcast) {
+      const n = v.shape.reduce((a: number, b) => a * (b ?? 1), 1);
+      const values = sum.subarray(at, at + n);
+      tf.tidy(() => void v.write(tf.tensor(values, v.shape as number[])));
+      at += n;
+    }
+  }
+  const end = performance.now();
+  const profile = { barriers: group.barrierCount - barriersBefore, waitMs: group.waitedMs - waitedBefore, gradientMs: end - gradientsFrom, stepMs: end - started };
+  return { loss, correct, profile };
 }
 
 async function setState(request: SetStateRequest): Promise<void> {

@@ -36,14 +36,22 @@ export function conv1x1(x: tf.Tensor4D, kernel: tf.Tensor4D): tf.Tensor4D {
 }
 
 /** Gradients of `conv1x1(x, kernel)`: dL/dx and dL/dkernel. */
-function conv1x1Backward(x: tf.Tensor4D, kernel: tf.Tensor4D, dy: tf.Tensor4D): { dx: tf.Tensor4D; dKernel: tf.Tensor4D } {
+/** The input's gradient of a 1×1 convolution of an input of `shape`. */
+function conv1x1BackwardInput(shape: [number, number, number, number], kernel: tf.Tensor4D, dy: tf.Tensor4D): tf.Tensor4D {
   return tf.tidy(() => {
-    const [n, h, w, c] = x.shape;
+    const [n, h, w, c] = shape;
     const out = kernel.shape[3];
     const dyFlat = tf.reshape(dy, [n * h * w, out]) as tf.Tensor2D;
-    const dKernel = tf.reshape(matMulTransposeA(tf.reshape(x, [n * h * w, c]) as tf.Tensor2D, dyFlat), kernel.shape) as tf.Tensor4D;
-    const dx = tf.reshape(matMulTransposeB(dyFlat, tf.reshape(kernel, [c, out]) as tf.Tensor2D), x.shape) as tf.Tensor4D;
-    return { dx, dKernel };
+    return tf.reshape(matMulTransposeB(dyFlat, tf.reshape(kernel, [c, out]) as tf.Tensor2D), shape) as tf.Tensor4D;
+  });
+}
+
+/** The kernel's gradient of a 1×1 convolution of x. */
+function conv1x1BackwardFilter(x: tf.Tensor4D, kernel: tf.Tensor4D, dy: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [n, h, w, c] = x.shape;
+    const dyFlat = tf.reshape(dy, [n * h * w, kernel.shape[3]]) as tf.Tensor2D;
+    return tf.reshape(matMulTransposeA(tf.reshape(x, [n * h * w, c]) as tf.Tensor2D, dyFlat), kernel.shape) as tf.Tensor4D;
   });
 }
 
@@ -82,26 +90,35 @@ export interface NormGrads {
  */
 export function bottleneckBackward(x: tf.Tensor4D, norm1: NormAffine, kernel1: tf.Tensor4D, stats: BatchStats, dz: tf.Tensor4D): { dx: tf.Tensor4D; dKernel: tf.Tensor4D } & NormGrads {
   const activated = bnRelu(x, norm1, stats) as tf.Tensor4D;
-  const { dx: dActivated, dKernel } = conv1x1Backward(activated, kernel1, dz);
+  const dActivated = conv1x1BackwardInput(activated.shape, kernel1, dz);
   const dy = reluBackward(dActivated, activated);
-  release(dActivated, activated);
-  const { dx, dGamma, dBeta } = batchNormBackward(dy, x, norm1.gamma, stats);
+  dActivated.dispose();
+  // The kernel's gradient needs no batch-norm sum: it is computed while data-parallel replicas exchange them.
+  let dKernel: tf.Tensor4D | undefined;
+  const { dx, dGamma, dBeta } = batchNormBackward(dy, x, norm1.gamma, stats, () => {
+    dKernel = tf.keep(conv1x1BackwardFilter(activated, kernel1, dz));
+    release(activated);
+  });
   dy.dispose();
-  return { dx: dx as tf.Tensor4D, dKernel, dGamma, dBeta };
+  return { dx: dx as tf.Tensor4D, dKernel: dKernel!, dGamma, dBeta };
 }
 
 /** Backprop through BN2 → ReLU → 3×3 conv (→ dropout), recomputing the activation from z. */
 export function newFeaturesBackward(z: tf.Tensor4D, norm2: NormAffine, kernel2: tf.Tensor4D, stats: BatchStats, dFeatures: tf.Tensor4D, mask?: tf.Tensor): { dz: tf.Tensor4D; dKernel: tf.Tensor4D } & NormGrads {
   const dConv = mask ? (tf.mul(dFeatures, mask) as tf.Tensor4D) : dFeatures;
   const activated = bnRelu(z, norm2, stats) as tf.Tensor4D;
-  const dKernel = conv2dBackpropFilter(activated, dConv, kernel2.shape, 1, 'same');
   const dActivated = conv2dBackpropInput(dConv, kernel2, activated.shape, 1, 'same');
-  if (mask) dConv.dispose();
   const dy = reluBackward(dActivated, activated);
-  release(dActivated, activated);
-  const { dx, dGamma, dBeta } = batchNormBackward(dy, z, norm2.gamma, stats);
+  release(dActivated);
+  // The kernel's gradient needs no batch-norm sum: it is computed while data-parallel replicas exchange them.
+  let dKernel: tf.Tensor4D | undefined;
+  const { dx, dGamma, dBeta } = batchNormBackward(dy, z, norm2.gamma, stats, () => {
+    dKernel = tf.keep(conv2dBackpropFilter(activated, dConv, kernel2.shape, 1, 'same'));
+    release(activated);
+    if (mask) dConv.dispose();
+  });
   dy.dispose();
-  return { dz: dx as tf.Tensor4D, dKernel, dGamma, dBeta };
+  return { dz: dx as tf.Tensor4D, dKernel: dKernel!, dGamma, dBeta };
 }
 
 function concatFeatures(features: tf.Tensor4D[]): tf.Tensor4D {

@@ -38,7 +38,7 @@ export const OPTIMIZER_DEFAULTS: Record<OptimizerName, { lr: number; weightDecay
 const OPTION_KEYS = [
   'model', 'numClasses', 'memoryMode', 'memoryEfficient', 'recompute', 'memoryBudget', 'data', 'valSplit', 'classNames', 'imageSize', 'batchSize',
   'epochs', 'optimizer', 'lr', 'weightDecay', 'momentum', 'schedule', 'augment', 'seed', 'pretrained', 'checkHash',
-  'freezeFeatures', 'unfreezeAfter', 'featuresLrScale', 'labelSmoothing', 'cropPadding', 'flip', 'photometric', 'jpegQuality', 'outDir', 'resume', 'overwrite', 'callbacks', 'progress', 'logger', 'workers', 'allowOversubscribe',
+  'freezeFeatures', 'unfreezeAfter', 'featuresLrScale', 'labelSmoothing', 'cropPadding', 'flip', 'photometric', 'jpegQuality', 'outDir', 'resume', 'overwrite', 'callbacks', 'progress', 'logger', 'workers', 'allowOversubscribe', 'syncBatchNorm',
 ] as const;
 
 /** What decides the numbers a run produces; stored in each snapshot and checked on resume. */
@@ -96,6 +96,8 @@ export interface Checked {
   /** Check a pretrained file's name-borne SHA-256 prefix (not a run setting: it changes no number). */
   checkHash: boolean;
   allowOversubscribe: boolean;
+  /** Data-parallel batch norm synchronized (default) or per worker (PyTorch DDP's default). */
+  syncBatchNorm: boolean;
 }
 
 function isDataset(value: unknown): value is tfd.Dataset<TrainBatch> {
@@ -153,7 +155,8 @@ export function checkOptions(options: TrainDenseNetOptions): Checked {
   const logger = validateLogger('logger', options.logger) ?? silentLogger;
   const checkHash = boolean('checkHash', options.checkHash) ?? true;
   const allowOversubscribe = boolean('allowOversubscribe', options.allowOversubscribe) ?? false;
-  const checked: Checked = { given, modelKind: 'variant', memoryMode, resume, overwrite, progress, callbacks: {}, logger, checkHash, allowOversubscribe };
+  const syncBatchNorm = boolean('syncBatchNorm', options.syncBatchNorm) ?? true;
+  const checked: Checked = { given, modelKind: 'variant', memoryMode, resume, overwrite, progress, callbacks: {}, logger, checkHash, allowOversubscribe, syncBatchNorm };
   checked.workers = checkWorkers('workers', options.workers);
   checkModel(options.model, checked);
   checkData(options, checked);

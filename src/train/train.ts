@@ -16,8 +16,8 @@ import { evaluate } from './evaluate.js';
 import { writeClassNames } from '../data/class-names.js';
 import { localSteps, poolSteps, trainEpoch } from './loop.js';
 import { WorkerPool } from '../parallel/pool.js';
-import { resolveWorkers } from '../parallel/workers.js';
-import { admitWorkerCount, checkWorkerMemory } from '../parallel/admission.js';
+import { autoWorkers, resolveWorkers, type AutoWorkers } from '../parallel/workers.js';
+import { admitWorkerCount, checkWorkerMemory, machine } from '../parallel/admission.js';
 import { buildModel, defaultMemoryMode } from './model-setup.js';
 import { classifierIndices, paramGroups } from '../step/step.js';
 import { checkOptions, type Checked, type RunSettings } from './options.js';
@@ -97,6 +97,27 @@ async function prepare(options: TrainDenseNetOptions): Promise<Prepared> {
 }
 
 /**
+ * workers 'auto' after the memory check: the rule's count, or fewer where the workers' memory does not fit
+ * (admission.ts); one log line says what was chosen and why.
+ */
+async function autoWorkersThatFit(model: tf.LayersModel, settings: RunSettings, auto: AutoWorkers, logger: Logger): Promise<number> {
+  const { imageSize, numClasses, batchSize } = settings;
+  let note = '';
+  for (let n = auto.workers; n >= 2; n--) {
+    try {
+      await checkWorkerMemory({ model, workers: n, batchSize, imageSize, numClasses, optimizer: optimizerOf(settings) });
+      logger.info(`workers auto: ${n} (${auto.reason}${note})`);
+      return n;
+    } catch (error) {
+      if (!(error instanceof UsageError)) throw error;
+      note = `; ${n} workers' memory does not fit: ${error.message}`;
+    }
+  }
+  logger.info(`workers auto: 1 (${auto.reason}${note})`);
+  return 1;
+}
+
+/**
  * Runs every check trainDenseNet makes before it starts (options, data folder, outDir, snapshot, pretrained
  * file) and throws the same UsageError it would; writes and allocates nothing. Lets a caller fail fast
  * before slower set-up such as picking a backend.
@@ -116,12 +137,10 @@ export async function trainDenseNet(options: TrainDenseNetOptions): Promise<Trai
   await tf.ready();
   const memoryMode = checked.memoryMode ?? defaultMemoryMode();
   const oomContext = { model: settings.model.startsWith('config:') ? 'a DenseNet' : settings.model, batchSize: settings.batchSize, memoryMode };
-  const workers = admitWorkerCount({
-    workers: resolveWorkers(checked.workers, tf.getBackend()),
-    batchSize: settings.batchSize,
-    allowOversubscribe: checked.allowOversubscribe,
-    logger: baseLogger,
-  });
+  const auto = checked.workers === 'auto' ? autoWorkers({ backend: tf.getBackend(), cores: machine.cores(), batchSize: settings.batchSize, imageSize: settings.imageSize }) : null;
+  let workers = auto
+    ? auto.workers
+    : admitWorkerCount({ workers: resolveWorkers(checked.workers, tf.getBackend()), batchSize: settings.batchSize, allowOversubscribe: checked.allowOversubscribe, logger: baseLogger });
   const model = await explainingOom(() => buildModel(checked, settings, data, baseLogger, snapshot), oomContext);
   if (settings.memoryBudget !== null) await planToBudget(model, settings, workers, baseLogger);
   const optimizer = new TrainingOptimizer({
@@ -148,11 +167,14 @@ export async function trainDenseNet(options: TrainDenseNetOptions): Promise<Trai
       logger.info(`resuming ${outDir} after epoch ${startEpoch} of ${settings.epochs}`);
     }
     const { features, classifier } = paramGroups(model);
+    if (auto) workers = await autoWorkersThatFit(model, settings, auto, logger);
     if (workers > 1) {
       const { imageSize, numClasses, batchSize } = settings;
-      await checkWorkerMemory({ model, workers, batchSize, imageSize, numClasses, optimizer: optimizerOf(settings) });
-      pool = await WorkerPool.start({ workers, model, optimizer: optimizer.settings, optimizerState: snapshot ? optimizer : undefined, classifier: classifierIndices(model) });
-      logger.info(`data-parallel: ${workers} workers on ${tf.getBackend()}, batch ${settings.batchSize} split into shards of ${Math.ceil(settings.batchSize / workers)} or fewer, batch norm synchronized`);
+      if (!auto) await checkWorkerMemory({ model, workers, batchSize, imageSize, numClasses, optimizer: optimizerOf(settings) });
+      const { syncBatchNorm } = checked;
+      pool = await WorkerPool.start({ workers, model, optimizer: optimizer.settings, optimizerState: snapshot ? optimizer : undefined, classifier: classifierIndices(model), syncBatchNorm });
+      const norm = syncBatchNorm ? 'batch norm synchronized' : "batch norm per worker, gradients averaged, rank 0's running statistics (PyTorch DDP's default)";
+      logger.info(`data-parallel: ${workers} workers on ${tf.getBackend()}, batch ${settings.batchSize} split into shards of ${Math.ceil(settings.batchSize / workers)} or fewer, ${norm}`);
     }
     const runStep = pool ? poolSteps(pool) : localSteps(model, optimizer);
     if (outDir !== undefined) {

@@ -198,7 +198,10 @@ export interface TrainDenseNetOptions {
    * (wasm and cpu backends): every batch is split into shards (uneven where it does not divide), batch norm
    * is synchronized across them and the gradients are summed in a fixed order, so the run computes the same
    * function as one process (equal to float32 rounding) and repeats bit-exactly with the same worker count.
-   * 'auto': one per core on wasm and cpu, 1 elsewhere. Default 1 (this thread). A memoryBudget is shared
+   * 'auto': a rule (parallel/workers.ts autoWorkers): on wasm and cpu one per core and at most one per image,
+   * each shard at least MIN_PIXELS_PER_WORKER pixels (else 1: a tiny batch's synchronization costs more than a
+   * core gives), fewer where their memory does not fit; 1 elsewhere; the log says what it chose and why.
+   * Default 1 (this thread). A memoryBudget is shared
    * between the workers. Before any worker starts: a count above the batch size is capped to it (one log
    * line), one above the machine's cores refused (see allowOversubscribe), and a run whose workers' memory
    * does not fit the free memory (or the wasm heap) refused with the figures and the largest count that fits.
@@ -206,6 +209,15 @@ export interface TrainDenseNetOptions {
   workers?: number | 'auto';
   /** Start more workers than the machine has cores (refused by default: they only add memory and waiting). */
   allowOversubscribe?: boolean;
+  /**
+   * With workers above 1. Default true: batch norm is synchronized, so the run trains the function of one
+   * process. false: PyTorch DistributedDataParallel's default (no SyncBatchNorm) — each worker normalises with
+   * its own shard's batch statistics, its loss is its shard's mean, the gradients are averaged over the
+   * workers, and the running statistics are rank 0's (broadcast_buffers=True): a different function, which
+   * depends on the worker count (the shard size is the batch-norm batch), with two barriers per step instead
+   * of two per batch norm. Not stored in snapshots: give it again when resuming.
+   */
+  syncBatchNorm?: boolean;
   /** Progress bars on stderr (only when it is a terminal). Default false. */
   progress?: boolean;
   logger?: Logger;

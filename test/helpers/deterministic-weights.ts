@@ -144,16 +144,18 @@ export function deterministicTorchvisionTensor(
 /**
  * The whole deterministic state_dict for the given (name, PyTorch shape) entries: names are sorted to
  * assign indices and num_batches_tracked buffers are skipped, exactly as the fixture generator does.
+ * `indexOffset` shifts every index (make_float64_fixtures.py --densenet121 --seed S uses 1000·S).
  */
 export function deterministicTorchvisionStateDict(
   entries: Iterable<readonly [string, readonly number[]]>,
+  indexOffset = 0,
 ): Map<string, { shape: number[]; data: Float32Array }> {
   const specs = [...entries].filter(([name]) => !name.endsWith('num_batches_tracked'));
   specs.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const out = new Map<string, { shape: number[]; data: Float32Array }>();
   specs.forEach(([name, shape], index) => {
     if (out.has(name)) throw new UsageError(`deterministicTorchvisionStateDict: duplicate name ${JSON.stringify(name)}`);
-    out.set(name, { shape: [...shape], data: deterministicTorchvisionTensor(name, index, shape) });
+    out.set(name, { shape: [...shape], data: deterministicTorchvisionTensor(name, index + indexOffset, shape) });
   });
   return out;
 }

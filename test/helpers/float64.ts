@@ -3,13 +3,14 @@
  * scripts/make_float64_fixtures.py), in the measures whose PyTorch float32 values the fixtures carry.
  * Shared by test/float64-parity.test.ts and scripts/numerics-table.ts.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
 import { createDenseNet } from '../../src/layers/index.js';
 import type { MemoryMode } from '../../src/layers/config.js';
 import { readSafetensors, type SafetensorsFile } from '../../src/weights/safetensors.js';
 import { loadTorchvisionWeights } from '../../src/weights/torchvision.js';
 import { exportTorchvisionStateDict, type TorchvisionTensor } from '../../src/weights/torchvision-names.js';
+import { deterministicTorchvisionStateDict } from './deterministic-weights.js';
 import { modeOptions } from './models.js';
 import { torchvisionStep, type TorchvisionArchitecture } from './torchvision-step.js';
 
@@ -37,7 +38,14 @@ export const MEASURES = ['eval_logits', 'train_logits', 'loss', 'grad_all', 'gra
 
 export interface Float64Fixture {
   name: string;
-  config: { architecture: Architecture; image_size: number; batch: number; torch_float32_errors: Float64Errors };
+  config: {
+    architecture: Architecture; image_size: number; batch: number; torch_float32_errors: Float64Errors;
+    /** --densenet121 --seed: the weights' index offset is 1000·seed when no weights file is given. */
+    seed?: number;
+    state_dict?: [string, number[]][];
+    /** The reference holds only the gradients whose names match this regex (and PyTorch's errors are over those). */
+    grads_kept?: string;
+  };
   reference: SafetensorsFile;
   /** The weights: a safetensors path, or a state_dict in memory. */
   weights: string | Map<string, TorchvisionTensor>;
@@ -46,7 +54,10 @@ export interface Float64Fixture {
 export async function loadFloat64Fixture(dir: string, name: string, weights?: Map<string, TorchvisionTensor>): Promise<Float64Fixture> {
   const config = JSON.parse(await readFile(`${dir}/config.json`, 'utf8')) as Float64Fixture['config'];
   const reference = await readSafetensors(`${dir}/reference.safetensors`);
-  return { name, config, reference, weights: weights ?? `${dir}/weights.safetensors` };
+  const file = `${dir}/weights.safetensors`;
+  const hasFile = await stat(file).then(() => true, () => false);
+  if (!weights && !hasFile && config.state_dict) weights = deterministicTorchvisionStateDict(config.state_dict, 1000 * (config.seed ?? 0));
+  return { name, config, reference, weights: weights ?? file };
 }
 
 function ref(fixture: Float64Fixture, key: string): Float32Array {
@@ -106,7 +117,8 @@ export function float64Errors(fixture: Float64Fixture, model: tf.LayersModel, pe
   const { evalLogits, trainLogits, loss, grads } = torchvisionStep(model, x, y);
   tf.dispose([x, y]);
   const exactLoss = ref(fixture, 'loss')[0]!;
-  const ours = new Map([...grads].map(([name, grad]) => [name, grad.data]));
+  const kept = fixture.config.grads_kept ? new RegExp(fixture.config.grads_kept) : null;
+  const ours = new Map([...grads].filter(([name]) => !kept || kept.test(name)).map(([name, grad]) => [name, grad.data]));
 
   const exactNorms = new Map<string, number>();
   for (const [key, tensor] of fixture.reference.tensors) {

@@ -3,7 +3,7 @@
  * run in a process of its own, and their report (JSON or text).
  */
 import type { BackendName } from '../../backend/index.js';
-import { runBenchConfigIsolated, type BenchConfig } from '../../bench/benchmark.js';
+import { runBenchConfigIsolated, syncOption, type BenchConfig } from '../../bench/benchmark.js';
 import type { BenchMode } from '../../bench/config.js';
 import { timePyTorch } from '../../bench/pytorch.js';
 import { runRounds, type RoundsReport, type Spread } from '../../bench/rounds.js';
@@ -27,6 +27,8 @@ export interface RoundsCommand {
   /** Debian's python with torch, when comparing. */
   python: string | null;
   json: boolean;
+  /** false: workers without synchronized batch norm (DDP's default). */
+  syncBatchNorm: boolean;
 }
 
 export async function benchRounds(options: RoundsCommand, io: CommandIO): Promise<void> {
@@ -34,7 +36,7 @@ export async function benchRounds(options: RoundsCommand, io: CommandIO): Promis
   for (const mode of options.modes) {
     for (const batch of options.batches) {
       const configs: BenchConfig[] = options.workers.map((workers) => ({
-        model: options.model, mode, batch, imageSize: options.imageSize, numClasses: options.numClasses, steps: options.steps, workers,
+        model: options.model, mode, batch, imageSize: options.imageSize, numClasses: options.numClasses, steps: options.steps, workers, ...syncOption(options.syncBatchNorm),
       }));
       const pytorch = options.python
         ? async () => {
@@ -54,7 +56,7 @@ export async function benchRounds(options: RoundsCommand, io: CommandIO): Promis
       groups.push({ mode, batch, report });
     }
   }
-  const head = { model: options.model, imageSize: options.imageSize, backend: options.backend, optimizer: describeOptimizer(MEASURING_OPTIMIZER), steps: options.steps, repeat: options.repeat };
+  const head = { model: options.model, imageSize: options.imageSize, backend: options.backend, optimizer: describeOptimizer(MEASURING_OPTIMIZER), steps: options.steps, repeat: options.repeat, ...syncOption(options.syncBatchNorm) };
   if (options.json) {
     // The headline figures of the first group at the top, for scripts: its largest worker count.
     const first = groups[0]?.report;
@@ -64,6 +66,7 @@ export async function benchRounds(options: RoundsCommand, io: CommandIO): Promis
   }
   const f = (s: Spread | null, digits: number) => (s === null ? '—' : `${s.min.toFixed(digits)} / ${s.median.toFixed(digits)}`);
   const lines = [`${options.model}, ${options.imageSize}², backend ${options.backend}, ${head.optimizer}: ${options.repeat} alternating rounds (min / median)`];
+  if (!options.syncBatchNorm) lines.push('workers without synchronized batch norm (PyTorch DDP\'s default, --no-sync-batch-norm): not the function of one process');
   for (const { mode, batch, report } of groups) {
     lines.push('', `${mode}, batch ${batch}:`);
     lines.push(table(['workers', 'ms/step', 'images/s'], report.configs.map((c) => [String(c.workers), f(c.msPerStep, 0), f(c.imagesPerSecond, 2)])));

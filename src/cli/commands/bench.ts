@@ -37,6 +37,9 @@ Memory and time of one training step (SGD with Nesterov momentum, random data) p
                       Elsewhere no more than the cores, nor than the smallest batch
   --allow-oversubscribe
                       run more workers than the machine has cores (they share them: no speed, more memory)
+  --no-sync-batch-norm
+                      with workers: each normalises with its own shard's batch statistics (PyTorch DDP's
+                      default; another function than one process, without batch norm's barriers)
   --classes N         classifier width (default 4)
   --json              print one JSON document on stdout instead of the table
   --chart FILE.svg    also draw the step peak against batch size, a line per mode (log memory axis)
@@ -60,6 +63,7 @@ export const BENCH_OPTIONS = {
   ceiling: { type: 'boolean' },
   workers: { type: 'string' },
   'allow-oversubscribe': { type: 'boolean' },
+  'no-sync-batch-norm': { type: 'boolean' },
   classes: { type: 'string' },
   json: { type: 'boolean' },
   chart: { type: 'string' },
@@ -84,6 +88,8 @@ export async function benchCommand(argv: string[], io: CommandIO): Promise<void>
   const backend = choice(values.backend, 'backend', BACKEND_NAMES, 'meta') as BackendName;
   const steps = integer(values.steps, 'steps', { fallback: 1 });
   const workers = integerList(values.workers, 'workers', [1]);
+  const syncBatchNorm = !values['no-sync-batch-norm'];
+  if (!syncBatchNorm && !workers.some((w) => w > 1)) throw new UsageError('--no-sync-batch-norm applies to data-parallel workers: give --workers N with N ≥ 2 too');
   const numClasses = integer(values.classes, 'classes', { fallback: 4 });
   for (const option of ['chart', 'budget-chart'] as const) {
     const file = values[option];
@@ -103,7 +109,7 @@ export async function benchCommand(argv: string[], io: CommandIO): Promise<void>
   if (repeat !== undefined) {
     const { benchRounds } = await import('./bench-rounds.js');
     checkWorkersBackend(Math.max(...workers), backend, { allowOversubscribe: values['allow-oversubscribe'] ?? false });
-    return benchRounds({ model, imageSize, batches, modes, workers, backend, steps, numClasses, repeat, ceiling: values.ceiling ?? false, python, json: values.json ?? false }, io);
+    return benchRounds({ model, imageSize, batches, modes, workers, backend, steps, numClasses, repeat, ceiling: values.ceiling ?? false, python, json: values.json ?? false, syncBatchNorm }, io);
   }
 
   const progress = createProgress(!values.json);
@@ -120,6 +126,7 @@ export async function benchCommand(argv: string[], io: CommandIO): Promise<void>
       numClasses,
       workers,
       allowOversubscribe: values['allow-oversubscribe'] ?? false,
+      syncBatchNorm,
       onStart: (config, index) => progress.update(index, `${config.mode} batch ${config.batch}${(config.workers ?? 1) > 1 ? `, ${config.workers} workers` : ''}`),
       onResult: (result, done) => progress.update(done, `${result.mode} batch ${result.batch} done`),
     });
@@ -223,6 +230,7 @@ export function formatReport(report: BenchReport, pytorch?: PyTorchColumn): stri
     if (stored && recomputed) lines.push(`batch ${batch}: ${BASELINE_MODE}/${DEFAULT_RECOMPUTING_MODE} step peak = ${(stored / recomputed).toFixed(1)}×`);
   }
   lines.push(...workerSpeedups(report));
+  if (report.syncBatchNorm === false) lines.push('rows with workers: batch norm per worker (PyTorch DDP\'s default, --no-sync-batch-norm), not the function of one process');
   if (pytorch) {
     for (const v of bestVersusPyTorch(report, pytorch.timings)) {
       lines.push(

@@ -3,7 +3,7 @@ import { BACKEND_NAMES, initBackend, type BackendName } from '../../backend/inde
 import { runBenchConfigSafely, type BenchConfig } from '../../bench/benchmark.js';
 import { MODE_GROUPS, modeGroupsHelp } from '../../bench/config.js';
 import { LEANEST_MODE } from '../../layers/memory-modes.js';
-import { backendTraits } from '../../backend/traits.js';
+import { backendTraits, WEBGPU_PEAK_FACTOR } from '../../backend/traits.js';
 import { findMaxBatch } from '../../bench/max-batch.js';
 import { BUILDERS } from '../../layers/densenet.js';
 import { planMemory } from '../../memory/plan.js';
@@ -25,6 +25,8 @@ The largest batch whose whole training step (weights, optimizer state, batch and
                       auto: a memory mode per dense block (planMemory); its largest batch is that of every
                       block in ${LEANEST_MODE} mode, the leanest plan, and the plan shown is the fastest that fits there
   --backend B         ${BACKEND_NAMES.join(' | ')} (default meta: exact engine bytes; others run real steps)
+                      (on webgpu: the peak of its GPU buffers, backendPeakBytes; auto plans the step
+                      × ${WEBGPU_PEAK_FACTOR}, their bound)
   --classes N         classifier width (default 4)
   --workers N         data-parallel workers sharing the budget: each holds a replica and its shard, the main
                       thread the model of record; the batch found is the whole batch, a multiple of N (default 1).
@@ -66,6 +68,7 @@ export async function maxBatchCommand(argv: string[], io: CommandIO): Promise<vo
   const backend = await initBackend(backendName, { logger: io.logger });
   checkWorkersBackend(workers, backend, { allowOversubscribe: values['allow-oversubscribe'] ?? false });
   const isolate = backendTraits(backend).computes;
+  const countsBackend = backendTraits(backend).backendPeakFactor !== null;
   const progress = createProgress(!values.json);
   const results: Array<{ mode: string; maxBatch: number; peakBytes: number | null; probes: unknown[]; plan?: string[] }> = [];
   try {
@@ -79,7 +82,9 @@ export async function maxBatchCommand(argv: string[], io: CommandIO): Promise<vo
         const config: BenchConfig = { model, mode, batch, imageSize, numClasses, steps: 1, workers };
         progress.update(0, `${mode}: batch ${batch} (probe ${++probes})`);
         const result = await runBenchConfigSafely(config, backend, isolate);
-        return workers > 1 ? { ...result, peakBytes: result.totalPeakBytes } : result;
+        if (workers > 1) return { ...result, peakBytes: result.totalPeakBytes };
+        // Where the backend holds more than its tensors (webgpu's GPU buffer pool), the budget bounds what it holds.
+        return countsBackend && result.backendPeakBytes !== null ? { ...result, peakBytes: result.backendPeakBytes } : result;
       };
       const shards = await findMaxBatch({ budgetBytes, measure, maxBatch: Math.max(1, Math.floor(maxBatch / workers)) });
       const found = { ...shards, batch: shards.batch * workers, probes: shards.probes.map((p) => ({ ...p, batch: p.batch * workers })) };

@@ -73,9 +73,12 @@ or DIR/<class>/* split per class by --val-split. Progress goes to stderr; the re
   --numerics N          ${NUMERICS_NAMES.map((n) => `${n}: ${NUMERICS[n].summary}`).join('; ')}
                         (default ${DEFAULT_NUMERICS}, or EFFICIENT_DENSENET_NUMERICS; --workers run the same)
   --workers N|auto      data-parallel worker threads, each its own tfjs (wasm, cpu): every batch split into
-                        shards, batch norm synchronized, same result as one; auto = one per core (default 1).
+                        shards, batch norm synchronized, same result as one; auto: up to one per core when
+                        each shard holds ≥ 8,192 pixels, fewer if memory is short, logged (default 1).
                         Capped to --batch; refused above the cores, or when the workers' memory does not fit
   --allow-oversubscribe run more --workers than the machine has cores
+  --no-sync-batch-norm  with --workers: each worker normalises with its own shard's batch statistics and the
+                        gradients are averaged (PyTorch DDP's default: another function than one process)
   --json                print { history, best, classNames, seed } as JSON on stdout
   --verbose             stack traces on failure`;
 
@@ -114,6 +117,7 @@ export const TRAIN_OPTIONS = {
   numerics: { type: 'string' },
   workers: { type: 'string' },
   'allow-oversubscribe': { type: 'boolean' },
+  'no-sync-batch-norm': { type: 'boolean' },
   json: { type: 'boolean' },
   verbose: { type: 'boolean' },
   help: { type: 'boolean' },
@@ -208,6 +212,7 @@ export async function trainCommand(argv: string[], io: CommandIO): Promise<void>
     seed,
     workers,
     allowOversubscribe: values['allow-oversubscribe'] ? true : undefined,
+    ...(values['no-sync-batch-norm'] ? { syncBatchNorm: false } : {}),
     progress: true,
     logger: io.logger,
   };
