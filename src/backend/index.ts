@@ -16,7 +16,7 @@ import { silentLogger, type Logger } from '../util/logger.js';
 import { UsageError } from '../util/errors.js';
 import { registerFileSystemRouter, setNativeFileSystem } from '../io/file-system.js';
 import { environmentVariable, isNode } from '../util/node.js';
-import { BACKEND_TRAITS } from './traits.js';
+import { BACKEND_TRAITS, backendTraits } from './traits.js';
 import { DEFAULT_NUMERICS, NUMERICS, NUMERICS_ENV, parseNumerics, type Numerics } from './numerics.js';
 
 export const BACKEND_NAMES = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu', 'meta', 'meta-wasm'] as const;
@@ -105,11 +105,15 @@ export async function setNumerics(numerics: Numerics, logger: Logger = silentLog
   parseNumerics(numerics);
   current = numerics;
   const exact = NUMERICS[numerics].exactKernels;
-  if (tf.getBackend() === 'wasm') {
+  const exactSums = backendTraits().exactSums;
+  if (exactSums === 'option') {
+    // Only wasm has optional exact kernels (traits.ts).
     const { registerWasmExactKernels, unregisterWasmExactKernels } = await import('./wasm/exact/register.js');
     if (exact) registerWasmExactKernels();
     else unregisterWasmExactKernels();
     if (exact) logger.info(`numerics: ${numerics} (${NUMERICS[numerics].summary})`);
+  } else if (exactSums === 'always') {
+    if (exact) logger.info(`numerics: ${numerics} (${tf.getBackend()} always sums convolutions and products in float64)`);
   } else if (exact) {
     logger.info(`numerics: ${numerics} has no float64 kernels on ${tf.getBackend()}; its own sums are used`);
   }

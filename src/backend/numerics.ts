@@ -18,7 +18,7 @@ export interface NumericsRow {
 }
 
 export const NUMERICS = {
-  fast: { summary: "the backend's own kernels: float32 sums (XNNPACK on wasm)", exactKernels: false },
+  fast: { summary: "the backend's fastest kernels: float32 sums on wasm (XNNPACK, our GEMM); cpu's fastest already sum in float64", exactKernels: false },
   exact: { summary: 'convolutions and matrix products summed in float64, rounded once (wasm; slower)', exactKernels: true },
 } as const satisfies Record<string, NumericsRow>;
 

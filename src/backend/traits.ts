@@ -44,6 +44,12 @@ export interface BackendTraits {
    * budget counts tensor bytes.
    */
   backendPeakFactor: number | null;
+  /**
+   * Convolutions and matrix products summed in float64 and rounded once (./numerics.ts): `always` where those
+   * kernels are also the backend's fastest (cpu: src/backend/cpu), `option` where they cost time and
+   * `numerics: 'exact'` chooses them (wasm: src/backend/wasm/exact), null where the backend has none.
+   */
+  exactSums: 'always' | 'option' | null;
 }
 
 /** wasm32 addresses 4 GiB: tfjs-backend-wasm's heap grows to that and no further. */
@@ -62,28 +68,28 @@ export const BACKEND_TRAITS = {
   tensorflow: {
     computes: true, plannedOn: 'meta', valuesInPlace: null, transposedMatMul: 'matmul', workers: null,
     recomputeByDefault: false, peakBytes: 'nvidia-smi', costClass: 'parallel', heapLimitBytes: null,
-    backendPeakFactor: null,
+    backendPeakFactor: null, exactSums: null,
   },
   webgpu: {
     computes: true, plannedOn: 'meta', valuesInPlace: null, transposedMatMul: 'matmul', workers: null,
     recomputeByDefault: false, peakBytes: 'webgpu-pool', costClass: 'parallel', heapLimitBytes: null,
-    backendPeakFactor: WEBGPU_PEAK_FACTOR,
+    backendPeakFactor: WEBGPU_PEAK_FACTOR, exactSums: null,
   },
   wasm: {
     computes: true, plannedOn: 'meta-wasm', valuesInPlace: 'wasm-heap', transposedMatMul: 'filter-gradient', workers: 'compute',
-    recomputeByDefault: true, peakBytes: 'wasm-heap', costClass: 'sequential', heapLimitBytes: WASM_HEAP_LIMIT, backendPeakFactor: null,
+    recomputeByDefault: true, peakBytes: 'wasm-heap', costClass: 'sequential', heapLimitBytes: WASM_HEAP_LIMIT, backendPeakFactor: null, exactSums: 'option',
   },
   cpu: {
     computes: true, plannedOn: 'meta', valuesInPlace: 'js-array', transposedMatMul: 'filter-gradient', workers: 'compute',
-    recomputeByDefault: false, peakBytes: 'process-rss', costClass: 'sequential', heapLimitBytes: null, backendPeakFactor: null,
+    recomputeByDefault: false, peakBytes: 'process-rss', costClass: 'sequential', heapLimitBytes: null, backendPeakFactor: null, exactSums: 'always',
   },
   meta: {
     computes: false, plannedOn: 'meta', valuesInPlace: null, transposedMatMul: 'filter-gradient', workers: 'memory',
-    recomputeByDefault: false, peakBytes: null, costClass: 'sequential', heapLimitBytes: null, backendPeakFactor: null,
+    recomputeByDefault: false, peakBytes: null, costClass: 'sequential', heapLimitBytes: null, backendPeakFactor: null, exactSums: null,
   },
   'meta-wasm': {
     computes: false, plannedOn: 'meta-wasm', valuesInPlace: null, transposedMatMul: 'filter-gradient', workers: 'memory',
-    recomputeByDefault: true, peakBytes: null, costClass: 'sequential', heapLimitBytes: WASM_HEAP_LIMIT, backendPeakFactor: null,
+    recomputeByDefault: true, peakBytes: null, costClass: 'sequential', heapLimitBytes: WASM_HEAP_LIMIT, backendPeakFactor: null, exactSums: null,
   },
 } as const satisfies Record<string, BackendTraits>;
 
@@ -96,6 +102,7 @@ export type KnownBackend = keyof typeof BACKEND_TRAITS;
 const UNKNOWN_BACKEND: BackendTraits = {
   computes: true, plannedOn: 'meta', valuesInPlace: null, transposedMatMul: 'matmul', workers: null,
   recomputeByDefault: false, peakBytes: null, costClass: 'parallel', heapLimitBytes: null, backendPeakFactor: null,
+  exactSums: null,
 };
 
 /** The traits of a backend by name; default: the active one. */
