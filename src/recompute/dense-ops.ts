@@ -10,6 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { batchNormBackward, batchStats, bnRelu, reluBackward, type BatchStats, type NormAffine, type TrainingNorm } from '../norm/batch-norm.js';
+import { replicaGroup } from '../norm/replicas.js';
 import { customOp, release } from '../ops/custom-op.js';
 import { conv2dBackpropFilter, conv2dBackpropInput } from '../ops/kernels.js';
 import { dropoutMask, perLayerDropout, type BlockDropout, type DropoutSpec } from '../ops/dropout.js';
@@ -90,15 +91,18 @@ export interface NormGrads {
  */
 export function bottleneckBackward(x: tf.Tensor4D, norm1: NormAffine, kernel1: tf.Tensor4D, stats: BatchStats, dz: tf.Tensor4D): { dx: tf.Tensor4D; dKernel: tf.Tensor4D } & NormGrads {
   const activated = bnRelu(x, norm1, stats) as tf.Tensor4D;
+  // The kernel's gradient needs no batch-norm sum: with data-parallel replicas it is computed while they
+  // exchange those sums; in one process first, the order whose memory the meta backend predicts to the byte.
+  const overlap = replicaGroup() !== null;
+  let dKernel = overlap ? undefined : conv1x1BackwardFilter(activated, kernel1, dz);
   const dActivated = conv1x1BackwardInput(activated.shape, kernel1, dz);
   const dy = reluBackward(dActivated, activated);
   dActivated.dispose();
-  // The kernel's gradient needs no batch-norm sum: it is computed while data-parallel replicas exchange them.
-  let dKernel: tf.Tensor4D | undefined;
-  const { dx, dGamma, dBeta } = batchNormBackward(dy, x, norm1.gamma, stats, () => {
+  if (!overlap) release(activated);
+  const { dx, dGamma, dBeta } = batchNormBackward(dy, x, norm1.gamma, stats, overlap ? () => {
     dKernel = tf.keep(conv1x1BackwardFilter(activated, kernel1, dz));
     release(activated);
-  });
+  } : undefined);
   dy.dispose();
   return { dx: dx as tf.Tensor4D, dKernel: dKernel!, dGamma, dBeta };
 }
@@ -107,16 +111,19 @@ export function bottleneckBackward(x: tf.Tensor4D, norm1: NormAffine, kernel1: t
 export function newFeaturesBackward(z: tf.Tensor4D, norm2: NormAffine, kernel2: tf.Tensor4D, stats: BatchStats, dFeatures: tf.Tensor4D, mask?: tf.Tensor): { dz: tf.Tensor4D; dKernel: tf.Tensor4D } & NormGrads {
   const dConv = mask ? (tf.mul(dFeatures, mask) as tf.Tensor4D) : dFeatures;
   const activated = bnRelu(z, norm2, stats) as tf.Tensor4D;
+  // As in bottleneckBackward: the kernel's gradient overlaps the replicas' exchange, or comes first.
+  const overlap = replicaGroup() !== null;
+  let dKernel = overlap ? undefined : conv2dBackpropFilter(activated, dConv, kernel2.shape, 1, 'same');
   const dActivated = conv2dBackpropInput(dConv, kernel2, activated.shape, 1, 'same');
+  if (mask && !overlap) dConv.dispose();
   const dy = reluBackward(dActivated, activated);
   release(dActivated);
-  // The kernel's gradient needs no batch-norm sum: it is computed while data-parallel replicas exchange them.
-  let dKernel: tf.Tensor4D | undefined;
-  const { dx, dGamma, dBeta } = batchNormBackward(dy, z, norm2.gamma, stats, () => {
+  if (!overlap) release(activated);
+  const { dx, dGamma, dBeta } = batchNormBackward(dy, z, norm2.gamma, stats, overlap ? () => {
     dKernel = tf.keep(conv2dBackpropFilter(activated, dConv, kernel2.shape, 1, 'same'));
     release(activated);
     if (mask) dConv.dispose();
-  });
+  } : undefined);
   dy.dispose();
   return { dz: dx as tf.Tensor4D, dKernel: dKernel!, dGamma, dBeta };
 }
