@@ -7,7 +7,7 @@
  * int32 map of positions first (a second pass and buffer) and picks the last maximum on ties.
  */
 import * as tf from '@tensorflow/tfjs';
-import { POOL_UNIFORMS, POOL_WORKGROUP, poolDispatch, poolGeometry, poolUniforms } from './pool-window.js';
+import { POOL_UNIFORMS, poolDispatch, poolGeometry, poolUniforms, poolWorkgroup } from './pool-window.js';
 import { assertFloat32, MAX_WORKGROUPS_PER_DIMENSION, program, runStock, WEBGPU_BACKEND, type WebGPUBackendLike } from './program.js';
 
 export function maxPoolGrad({ inputs, backend, attrs }: {
@@ -23,7 +23,8 @@ export function maxPoolGrad({ inputs, backend, attrs }: {
   const units = info.inChannels / width;
   const type = width === 4 ? 'vec4<f32>' : 'f32';
   const mask = width === 4 ? 'vec4<bool>' : 'bool';
-  const dispatch = poolDispatch(info, units);
+  const workgroup = poolWorkgroup(info, units);
+  const dispatch = poolDispatch(info, units, workgroup);
   if (dispatch.some((d) => d > MAX_WORKGROUPS_PER_DIMENSION)) return runStock(tf.MaxPoolGrad, { inputs, backend, attrs });
   const geometry = poolGeometry(info);
   const prog = program({
@@ -32,7 +33,7 @@ export function maxPoolGrad({ inputs, backend, attrs }: {
     shaderKey: `edMaxPoolGrad_${width}_${geometry.key}`,
     dispatchLayout: { x: [3], y: [2], z: [0, 1] },
     dispatch,
-    workgroupSize: POOL_WORKGROUP,
+    workgroupSize: workgroup,
     outputComponent: width,
     variableComponents: [width, width, width],
     uniforms: POOL_UNIFORMS,
