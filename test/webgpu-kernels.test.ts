@@ -142,6 +142,20 @@ describe.runIf(search.found)(SUITE, () => {
     }
   }
 
+  it('Multiply of float32 tensors cast from int32 and bool (integer buffers under tfjs-webgpu) by float32', async () => {
+    await tf.setBackend('webgpu');
+    const x = tf.tensor2d([[1.5, -2, 3], [4, 5.25, -6]]);
+    const counts = tf.tensor1d([7, 8, 9], 'int32').cast('float32');
+    const mask = tf.tensor2d([[true, false, true], [false, true, true]], [2, 3], 'bool').cast('float32');
+    const out = [tf.mul(x, counts), tf.mul(counts, x), tf.mul(x, mask), tf.sub(mask, x)];
+    expect(Array.from(await out[0]!.data())).toEqual([10.5, -16, 27, 28, 42, -54]);
+    expect(Array.from(await out[1]!.data())).toEqual([10.5, -16, 27, 28, 42, -54]);
+    expect(Array.from(await out[2]!.data())).toEqual([1.5, -0, 3, 0, 5.25, -6]);
+    expect(Array.from(await out[3]!.data())).toEqual([-0.5, 2, -2, -4, -4.25, 7]);
+    tf.dispose([x, counts, mask, ...out]);
+    await tf.setBackend('cpu');
+  });
+
   it('Multiply on int32 operands goes to the stock kernel (exact products)', async () => {
     await tf.setBackend('webgpu');
     const out = tf.mul(tf.tensor2d([[1, 2, 3], [4, 5, 6]], [2, 3], 'int32'), tf.tensor1d([7, 8, 9], 'int32'));

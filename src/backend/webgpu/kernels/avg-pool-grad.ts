@@ -20,7 +20,7 @@ export function avgPoolGrad({ inputs, backend, attrs }: {
   const info = tf.backend_util.computePool2DInfo(x.shape as [number, number, number, number], filterSize, strides, 1, pad);
   const width = info.inChannels % 4 === 0 ? 4 : 1;
   const units = info.inChannels / width;
-  const workgroup = poolWorkgroup(info, units);
+  const workgroup = poolWorkgroup(units, info.inWidth);
   const dispatch = poolDispatch(info, units, workgroup);
   if (dispatch.some((d) => d > MAX_WORKGROUPS_PER_DIMENSION)) return runStock(tf.AvgPoolGrad, { inputs, backend, attrs });
   const geometry = poolGeometry(info);

@@ -52,6 +52,9 @@ function binaryChannel(kernelName: string, operator: '*' | '+' | '-') {
     const width = (p.channels ?? size) % 4 === 0 ? 4 : 1;
     // The operand read at the flat index, and the other: at the same index, or at its channel.
     const other = p.channels === null ? 'index' : 'index % uniforms.units';
+    // Converted: a float32 tensor cast from int32 or bool keeps its integer buffer in tfjs-webgpu (Cast is an
+    // identity there), and the buffer's type is what the shader declares.
+    const type = width === 4 ? 'vec4<f32>' : 'f32';
     const [left, right] = p.full === 'a' ? ['A[index]', `B[${other}]`] : [`A[${other}]`, 'B[index]'];
     const prog = program({
       variableNames: ['A', 'B'],
@@ -66,7 +69,7 @@ function binaryChannel(kernelName: string, operator: '*' | '+' | '-') {
       uniforms: 'units : i32,',
       getUserCode: () => `
   fn main(index : i32) {
-    if (index < uniforms.size) { result[index] = ${left} ${operator} ${right}; }
+    if (index < uniforms.size) { result[index] = ${type}(${left}) ${operator} ${type}(${right}); }
   }`,
     });
     const units = (p.channels ?? size) / width;

@@ -57,12 +57,15 @@ const pow2AtLeast = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
  * units as there are (up to 64), then columns, then rows. A fixed 8×8 left half of each workgroup idle on a
  * 4-wide map (the last transition's) and three quarters on 2 channel units.
  */
-export function poolWorkgroup(info: tf.backend_util.Conv2DInfo, channelUnits: number): [number, number, number] {
+export function poolWorkgroup(channelUnits: number, width: number): [number, number, number] {
   const x = Math.min(64, pow2AtLeast(channelUnits));
-  const y = Math.min(64 / x, pow2AtLeast(info.inWidth));
+  const y = Math.min(64 / x, pow2AtLeast(width));
   return [x, y, 64 / x / y];
 }
 
-export function poolDispatch(info: tf.backend_util.Conv2DInfo, channelUnits: number, workgroup: [number, number, number]): [number, number, number] {
-  return [Math.ceil(channelUnits / workgroup[0]), Math.ceil(info.inWidth / workgroup[1]), Math.ceil(info.batchSize * info.inHeight / workgroup[2])];
+/** Workgroups over (channel units, columns, images·rows) of a map `height`×`width` (the input's, or dy's). */
+export function poolDispatch(
+  info: tf.backend_util.Conv2DInfo, channelUnits: number, workgroup: [number, number, number], height = info.inHeight, width = info.inWidth,
+): [number, number, number] {
+  return [Math.ceil(channelUnits / workgroup[0]), Math.ceil(width / workgroup[1]), Math.ceil(info.batchSize * height / workgroup[2])];
 }
