@@ -140,21 +140,23 @@ function cases(): Case[] {
 
 /**
  * The kernels of the BN-ReLU work on one activation, one row each (src/norm runs them as separate tfjs ops):
- * the scale by a per-channel vector (Multiply, and Add alike), ReLU, its mask (Step) and the mask's product
+ * the scale and shift by a per-channel vector (Multiply, Add; Sub runs the same kernel), ReLU, its mask (Step) and the mask's product
  * with dy, and the per-channel statistics (Sum, Mean over N, H, W). Bytes: what each must read and write.
  */
 function elementwise(x: tf.Tensor4D, where: string, add: (key: string, where: string, make: () => Case) => void): void {
   const c = x.shape[3];
   const scale = tf.randomNormal([c], 1, 0.1, 'float32', 6);
+  const shift = tf.randomNormal([c], 0, 0.1, 'float32', 7);
   const dy = tf.randomNormal(x.shape, 0, 1, 'float32', 8);
   const mask = tf.step(x);
   const bytes = 4 * x.size;
   const at = `[${x.shape.join(',')}]`;
   const rows: Array<[string, number, () => tf.Tensor, string[]]> = [
-    ['Multiply x·scale[c]', 2 * bytes, () => tf.mul(x, scale), []],
+    ['Multiply x·scale[c]', 2 * bytes, () => tf.mul(x, scale), [tf.Multiply]],
+    ['Add x+shift[c]', 2 * bytes, () => tf.add(x, shift), [tf.Add]],
     ['Relu', 2 * bytes, () => tf.relu(x), []],
     ['Step', 2 * bytes, () => tf.step(x), []],
-    ['Multiply dy·mask', 3 * bytes, () => tf.mul(dy, mask), []],
+    ['Multiply dy·mask', 3 * bytes, () => tf.mul(dy, mask), [tf.Multiply]],
     ['Sum over N,H,W', bytes, () => tf.sum(x, [0, 1, 2]), [tf.Sum]],
     ['Mean over N,H,W', bytes, () => tf.mean(x, [0, 1, 2]), [tf.Mean]],
   ];

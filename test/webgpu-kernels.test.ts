@@ -2,7 +2,8 @@
  * Our webgpu training kernels (src/backend/webgpu/kernels) against the cpu backend on the same inputs:
  * the filter gradient (1×1, 3×3, the 7×7/2 stem, strides 1 and 2, padding, odd sizes, channel counts that
  * are and are not multiples of 4, so both the vec4 and the scalar shaders run), the pooling gradients
- * (with ReLU's zeros, so max-pool ties occur) and the per-channel Sum / Mean. Needs a WebGPU adapter;
+ * (with ReLU's zeros, so max-pool ties occur), the per-channel Sum / Mean and the channel-broadcast and
+ * same-shape Multiply / Add / Sub (bit-equal to cpu; other broadcasts reach the stock kernel). Needs a WebGPU adapter;
  * without one every test is skipped and the suite's title says why.
  * Bounds: max |webgpu − cpu| / max |cpu| ≤ 1e-5 for the filter gradient and the sums (float32 sums of up to
  * a few thousand terms, in another order), ≤ 1e-6 for the pooling gradients (at most 4 terms per value).
@@ -92,6 +93,9 @@ describe.runIf(search.found)(SUITE, () => {
     { x: [1, 9, 11, 3], size: 3, stride: 2, pad: 1 }, // odd sizes, scalar shader
     { x: [2, 8, 8, 12], size: 2, stride: 2, pad: 0 }, // a transition's pool
     { x: [2, 7, 9, 5], size: 3, stride: 1, pad: 'same' }, // overlapping windows, every position in several
+    { x: [2, 9, 7, 8], size: 2, stride: 2, pad: 'valid' }, // tiling windows, a row and column past the last
+    { x: [1, 5, 5, 3], size: 2, stride: 2, pad: 0 }, // workgroups over 2 rows: the last one half outside
+    { x: [2, 4, 4, 1024], size: 2, stride: 2, pad: 0 }, // 256 channel units: several workgroups across channels
   ];
   for (const { x, size, stride, pad } of poolCases) {
     it(`MaxPoolGrad ${size}×${size}/${stride} pad ${pad}, x [${x.join(',')}] with ReLU zeros (ties): within 1e-6 of cpu`, async () => {
@@ -109,6 +113,57 @@ describe.runIf(search.found)(SUITE, () => {
       expect(relativeMaxError(webgpu, cpu)).toBeLessThanOrEqual(1e-6);
     });
   }
+
+  // Multiply / Add / Sub: each output is one float32 op on the same two float32 values, so bit-equal to cpu.
+  const binaryCases: Array<{ a: number[]; b: number[]; what: string }> = [
+    { a: [2, 5, 7, 12], b: [12], what: 'x·v[c], C % 4 == 0 (vec4)' },
+    { a: [2, 5, 7, 13], b: [13], what: 'odd C (scalar)' },
+    { a: [2, 4, 4, 8], b: [1, 1, 1, 8], what: 'a [1,1,1,C] vector' },
+    { a: [37, 6], b: [6], what: 'rank 2, C = 6' },
+    { a: [11], b: [3, 5, 11], what: 'operand order swapped: the vector first' },
+    { a: [1, 1, 1, 16], b: [3, 2, 2, 16], what: 'swapped, [1,1,1,C] vector, vec4' },
+    { a: [2, 6, 6, 16], b: [2, 6, 6, 16], what: 'same shape (flat vec4)' },
+    { a: [3, 5, 7], b: [3, 5, 7], what: 'same shape, odd size (flat scalar)' },
+    { a: [2, 5, 7, 12], b: [2, 1, 1, 12], what: 'not a channel broadcast: the stock kernel' },
+    { a: [4, 6], b: [4, 1], what: 'a broadcast of the first axis: the stock kernel' },
+  ];
+  for (const { a, b, what } of binaryCases) {
+    for (const op of ['mul', 'add', 'sub'] as const) {
+      it(`${op} [${a}] by [${b}] (${what}): bit-equal to cpu, same shape`, async () => {
+        const shapes: number[][] = [];
+        const { cpu, webgpu } = await onBoth([{ shape: a, seed: 8 }, { shape: b, seed: 9 }], (x, y) => {
+          const out = tf[op](x!, y!);
+          shapes.push(out.shape);
+          return out;
+        });
+        expect(shapes[1]).toEqual(shapes[0]);
+        expect(webgpu).toEqual(cpu);
+      });
+    }
+  }
+
+  it('Multiply of float32 tensors cast from int32 and bool (integer buffers under tfjs-webgpu) by float32', async () => {
+    await tf.setBackend('webgpu');
+    const x = tf.tensor2d([[1.5, -2, 3], [4, 5.25, -6]]);
+    const counts = tf.tensor1d([7, 8, 9], 'int32').cast('float32');
+    const mask = tf.tensor2d([[true, false, true], [false, true, true]], [2, 3], 'bool').cast('float32');
+    const out = [tf.mul(x, counts), tf.mul(counts, x), tf.mul(x, mask), tf.sub(mask, x)];
+    expect(Array.from(await out[0]!.data())).toEqual([10.5, -16, 27, 28, 42, -54]);
+    expect(Array.from(await out[1]!.data())).toEqual([10.5, -16, 27, 28, 42, -54]);
+    expect(Array.from(await out[2]!.data())).toEqual([1.5, -0, 3, 0, 5.25, -6]);
+    expect(Array.from(await out[3]!.data())).toEqual([-0.5, 2, -2, -4, -4.25, 7]);
+    tf.dispose([x, counts, mask, ...out]);
+    await tf.setBackend('cpu');
+  });
+
+  it('Multiply on int32 operands goes to the stock kernel (exact products)', async () => {
+    await tf.setBackend('webgpu');
+    const out = tf.mul(tf.tensor2d([[1, 2, 3], [4, 5, 6]], [2, 3], 'int32'), tf.tensor1d([7, 8, 9], 'int32'));
+    expect(out.dtype).toBe('int32');
+    expect(Array.from(await out.data())).toEqual([7, 16, 27, 28, 40, 54]);
+    out.dispose();
+    await tf.setBackend('cpu');
+  });
 
   const reduceCases: Array<{ shape: number[]; axis: number[]; keepDims: boolean }> = [
     { shape: [4, 16, 16, 64], axis: [0, 1, 2], keepDims: false }, // the batch-norm sums: vec4

@@ -10,15 +10,22 @@ import { conv2DBackpropFilterConfig } from './kernels/conv2d-backprop-filter.js'
 import { avgPoolGradConfig } from './kernels/avg-pool-grad.js';
 import { maxPoolGradConfig } from './kernels/max-pool-grad.js';
 import { meanConfig, sumConfig } from './kernels/channel-reduce.js';
+import { addConfig, multiplyConfig, subConfig } from './kernels/binary-channel.js';
 import { setStockKernel, WEBGPU_BACKEND } from './kernels/program.js';
 
-/** Tiled or single-pass replacements for training kernels tfjs-webgpu runs far below the adapter's speed. */
+/**
+ * Tiled, single-pass or flat-indexed replacements for training kernels tfjs-webgpu runs far below the
+ * adapter's speed (the binary element-wise ones: for the channel-broadcast and same-shape float32 calls only).
+ */
 export const WEBGPU_TRAINING_KERNELS: readonly tf.KernelConfig[] = [
   conv2DBackpropFilterConfig,
   maxPoolGradConfig,
   avgPoolGradConfig,
   sumConfig,
   meanConfig,
+  multiplyConfig,
+  addConfig,
+  subConfig,
 ];
 
 const stock = new Map<string, tf.KernelConfig>();

@@ -6,11 +6,11 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { Uniform } from './program.js';
 
-export const POOL_UNIFORMS = 'inH : i32, inW : i32, outH : i32, outW : i32, channels : i32, pads : vec2<i32>,';
+export const POOL_UNIFORMS = 'images : i32, inH : i32, inW : i32, outH : i32, outW : i32, channels : i32, pads : vec2<i32>,';
 
 export function poolUniforms(info: tf.backend_util.Conv2DInfo, channelUnits: number): Uniform[] {
   return [
-    { type: 'int32', data: [info.inHeight] }, { type: 'int32', data: [info.inWidth] },
+    { type: 'int32', data: [info.batchSize] }, { type: 'int32', data: [info.inHeight] }, { type: 'int32', data: [info.inWidth] },
     { type: 'int32', data: [info.outHeight] }, { type: 'int32', data: [info.outWidth] },
     { type: 'int32', data: [channelUnits] },
     { type: 'int32', data: [info.padInfo.top, info.padInfo.left] },
@@ -42,7 +42,7 @@ export function poolGeometry(info: tf.backend_util.Conv2DInfo): { key: string; w
     let c = i32(globalId.x);
     let col = i32(globalId.y);
     let imageRow = i32(globalId.z);
-    if (c >= uniforms.channels || col >= uniforms.inW) { return vec4<i32>(-1); }
+    if (c >= uniforms.channels || col >= uniforms.inW || imageRow >= uniforms.images * uniforms.inH) { return vec4<i32>(-1); }
     let image = imageRow / uniforms.inH;
     return vec4<i32>(image, imageRow - image * uniforms.inH, col, c);
   }
@@ -50,8 +50,22 @@ export function poolGeometry(info: tf.backend_util.Conv2DInfo): { key: string; w
   };
 }
 
-export const POOL_WORKGROUP: [number, number, number] = [8, 8, 1];
+const pow2AtLeast = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
 
-export function poolDispatch(info: tf.backend_util.Conv2DInfo, channelUnits: number): [number, number, number] {
-  return [Math.ceil(channelUnits / 8), Math.ceil(info.inWidth / 8), info.batchSize * info.inHeight];
+/**
+ * 64 invocations per workgroup over (channel unit, column, image·row), shaped to the tensor: as many channel
+ * units as there are (up to 64), then columns, then rows. A fixed 8×8 left half of each workgroup idle on a
+ * 4-wide map (the last transition's) and three quarters on 2 channel units.
+ */
+export function poolWorkgroup(channelUnits: number, width: number): [number, number, number] {
+  const x = Math.min(64, pow2AtLeast(channelUnits));
+  const y = Math.min(64 / x, pow2AtLeast(width));
+  return [x, y, 64 / x / y];
+}
+
+/** Workgroups over (channel units, columns, images·rows) of a map `height`×`width` (the input's, or dy's). */
+export function poolDispatch(
+  info: tf.backend_util.Conv2DInfo, channelUnits: number, workgroup: [number, number, number], height = info.inHeight, width = info.inWidth,
+): [number, number, number] {
+  return [Math.ceil(channelUnits / workgroup[0]), Math.ceil(width / workgroup[1]), Math.ceil(info.batchSize * height / workgroup[2])];
 }
