@@ -7,14 +7,17 @@
  * and the ops where ours exceeds PyTorch's most. An error measurement, not a timing.
  *
  *   npx tsx scripts/op-errors.ts DUMP_DIR [--backend cpu|wasm] [--top 12] [--routes gemm|xnnpack] [--gemm-build relaxed|plain]
+ *                                [--cpu-kernels exact|stock]
  *
  * --routes puts every wasm kernel that has an own-GEMM route (src/backend/wasm/gemm/routes.ts: filter
  * gradients, 1×1 and k×k convolutions, batch-1 products) on that route (default: the library's 'auto');
- * --gemm-build pins the own GEMM's build (default: relaxed where the engine has it).
+ * --gemm-build pins the own GEMM's build (default: relaxed where the engine has it); --cpu-kernels stock runs
+ * tfjs-backend-cpu's own convolutions and products instead of src/backend/cpu's exact ones (the before of #23).
  */
 import { readFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend/index.js';
+import { unregisterCpuExactKernels } from '../src/backend/cpu/index.js';
 import { batchNormBackward, batchStats } from '../src/norm/batch-norm.js';
 import { conv2dBackpropFilter, conv2dBackpropInput } from '../src/ops/kernels.js';
 import { matMulTransposeA, matMulTransposeB } from '../src/ops/matmul.js';
@@ -32,8 +35,11 @@ const backend = option('backend', 'wasm');
 const top = Number(option('top', '12'));
 const routes = option('routes', '');
 const build = option('gemm-build', '');
+// `stock`: tfjs-backend-cpu's own float32 convolutions and products instead of ours (the before of src/backend/cpu).
+const cpuKernels = option('cpu-kernels', 'exact');
 const dir = args[0]!;
 await initBackend(backend as 'cpu' | 'wasm');
+if (backend === 'cpu' && cpuKernels === 'stock') unregisterCpuExactKernels();
 if (routes === 'gemm' || routes === 'xnnpack') for (const kernel of GEMM_KERNELS) setGemmRoute(kernel, routes);
 if (build === 'relaxed' || build === 'plain') setGemmBuild(build);
 
