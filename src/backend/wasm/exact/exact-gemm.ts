@@ -5,18 +5,8 @@
  * channels, filter taps and K-chunks alike — stays in one float64 accumulator until `round`.
  */
 import { EXACT_GEMM_WASM } from './exact-gemm-wasm.js';
-import type { EmscriptenWasm } from '../sums/channel-sums.js';
+import { heapModule, type EmscriptenWasm } from '../heap-module.js';
 import type { WasmBackendInternals } from '../internals.js';
-
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-}
-const WebAssemblyApi = (globalThis as unknown as {
-  WebAssembly: {
-    Module: new (bytes: Uint8Array) => object;
-    Instance: new (module: object, imports: object) => { exports: unknown };
-  };
-}).WebAssembly;
 
 interface ExactGemmExports {
   gemm(a: number, aRow: number, aK: number, b: number, ldb: number, c: number, ldc: number, m: number, n: number, k: number): void;
@@ -25,15 +15,7 @@ interface ExactGemmExports {
   promoteRows(src: number, srcRow: number, dst: number, dstRow: number, rows: number, cols: number): void;
 }
 
-let compiled: object | null = null;
-const instances = new WeakMap<WasmMemory, ExactGemmExports>();
-
-function base64Bytes(text: string): Uint8Array {
-  const binary = (globalThis as unknown as { atob(data: string): string }).atob(text);
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  return bytes;
-}
+const exportsFor = heapModule<ExactGemmExports>(EXACT_GEMM_WASM);
 
 /** K is split into chunks this long: a chunk of a transposed A (one cache line per k) stays in L2. */
 const K_CHUNK = 256;
@@ -52,14 +34,7 @@ export class ExactGemm {
 
   constructor(backend: WasmBackendInternals) {
     this.wasm = backend.wasm as unknown as EmscriptenWasm & { HEAPU8: Uint8Array };
-    const memory = this.wasm.asm.memory;
-    let found = instances.get(memory);
-    if (!found) {
-      compiled ??= new WebAssemblyApi.Module(base64Bytes(EXACT_GEMM_WASM));
-      found = new WebAssemblyApi.Instance(compiled, { env: { memory } }).exports as unknown as ExactGemmExports;
-      instances.set(memory, found);
-    }
-    this.exports = found;
+    this.exports = exportsFor(this.wasm);
   }
 
   /** `bytes` of heap scratch, 8-byte aligned (malloc's), freed by dispose(). */

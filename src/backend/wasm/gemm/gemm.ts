@@ -6,18 +6,10 @@
  * engine whether relaxed SIMD validates.
  */
 import { wasmFeatures } from '../../doctor/wasm-features.js';
-import type { EmscriptenWasm } from '../sums/channel-sums.js';
+import { heapModule, type EmscriptenWasm } from '../heap-module.js';
 import { GEMM_MR, GEMM_NR, GEMM_PLAIN_WASM, GEMM_RELAXED_WASM } from './gemm-wasm.js';
 
 export type GemmBuild = 'relaxed' | 'plain';
-
-/** The WebAssembly API used here, as Node and browsers provide it (the project compiles without DOM typings). */
-const WebAssemblyApi = (globalThis as unknown as {
-  WebAssembly: {
-    Module: new (bytes: Uint8Array) => object;
-    Instance: new (module: object, imports: object) => { exports: unknown };
-  };
-}).WebAssembly;
 
 interface GemmExports {
   gemm(a: number, sk: number, sm: number, b: number, ldb: number, c: number, ldc: number,
@@ -46,35 +38,14 @@ export function setGemmBuild(build: GemmBuild | null): void {
   chosen = build;
 }
 
-const compiled = new Map<GemmBuild, object>();
-const instances = new Map<GemmBuild, WeakMap<object, GemmExports>>();
-
-function base64Bytes(text: string): Uint8Array {
-  const binary = (globalThis as unknown as { atob(data: string): string }).atob(text);
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  return bytes;
-}
+// Throws (CompileError) if 'relaxed' is asked for where the engine lacks it: the caller asked for it.
+const BUILDS: Record<GemmBuild, (wasm: EmscriptenWasm) => GemmExports> = {
+  relaxed: heapModule<GemmExports>(GEMM_RELAXED_WASM),
+  plain: heapModule<GemmExports>(GEMM_PLAIN_WASM),
+};
 
 function exportsFor(wasm: EmscriptenWasm, build: GemmBuild): GemmExports {
-  const memory = wasm.asm.memory;
-  let perMemory = instances.get(build);
-  if (!perMemory) {
-    perMemory = new WeakMap();
-    instances.set(build, perMemory);
-  }
-  let found = perMemory.get(memory);
-  if (!found) {
-    let module = compiled.get(build);
-    if (!module) {
-      // Throws (CompileError) if 'relaxed' is asked for where the engine lacks it: the caller asked for it.
-      module = new WebAssemblyApi.Module(base64Bytes(build === 'relaxed' ? GEMM_RELAXED_WASM : GEMM_PLAIN_WASM));
-      compiled.set(build, module);
-    }
-    found = new WebAssemblyApi.Instance(module, { env: { memory } }).exports as unknown as GemmExports;
-    perMemory.set(memory, found);
-  }
-  return found;
+  return BUILDS[build](wasm);
 }
 
 /**

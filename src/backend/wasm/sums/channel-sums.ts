@@ -4,55 +4,17 @@
  * same bits: two channels per SIMD register, the same additions in the same order per channel.
  */
 import { CHANNEL_SUMS_WASM } from './channel-sums-wasm.js';
+import { heapModule, type EmscriptenWasm } from '../heap-module.js';
 
-/** A WebAssembly.Memory (the project compiles without the DOM typings that declare it). */
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-}
-
-/** The WebAssembly API used here, as Node provides it. */
-const WebAssemblyApi = (globalThis as unknown as {
-  WebAssembly: {
-    Module: new (bytes: Uint8Array) => object;
-    Instance: new (module: object, imports: object) => { exports: unknown };
-  };
-}).WebAssembly;
-
-/** The parts of tfjs-backend-wasm's Emscripten module used here. */
-export interface EmscriptenWasm {
-  asm: { memory: WasmMemory };
-  _malloc(bytes: number): number;
-  _free(pointer: number): void;
-}
+export type { EmscriptenWasm } from '../heap-module.js';
 
 interface ChannelSumsExports {
   shiftedSums(x: number, m: number, c: number, out: number): void;
   gradSums(dy: number, x: number, m: number, c: number, out: number): void;
 }
 
-let compiled: object | null = null;
-
-/** atob, not Node's Buffer: the module also runs in browsers (both have atob). Small enough (< 4 KB) for a
- * synchronous compile on a browser's main thread. */
-function base64Bytes(text: string): Uint8Array {
-  const binary = (globalThis as unknown as { atob(data: string): string }).atob(text);
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  return bytes;
-}
-const instances = new WeakMap<WasmMemory, ChannelSumsExports>();
-
-/** Our module instantiated on `wasm`'s memory (once per memory; a re-created backend gets a new one). */
-function exportsFor(wasm: EmscriptenWasm): ChannelSumsExports {
-  const memory = wasm.asm.memory;
-  let found = instances.get(memory);
-  if (!found) {
-    compiled ??= new WebAssemblyApi.Module(base64Bytes(CHANNEL_SUMS_WASM));
-    found = new WebAssemblyApi.Instance(compiled, { env: { memory } }).exports as unknown as ChannelSumsExports;
-    instances.set(memory, found);
-  }
-  return found;
-}
+/** Our module instantiated on `wasm`'s memory; small enough (< 4 KB) for a synchronous compile on a browser's main thread. */
+const exportsFor = heapModule<ChannelSumsExports>(CHANNEL_SUMS_WASM);
 
 /** Runs `fn` with 3·c float64 of scratch memory on the wasm heap and returns its three thirds, copied. */
 function withScratch(wasm: EmscriptenWasm, c: number, fill: ((view: Float64Array) => void) | null, fn: (pointer: number) => void): Float64Array[] {
