@@ -146,6 +146,34 @@ describe('data-parallel training', () => {
     expect(maxRelativeDifference(three.weights, again.weights)).toBe(0);
   }, 120_000);
 
+  it('SGD sharded over the workers (each updates its share): 1, 2 and 3 workers agree, and a resume from the shares is bit for bit', async () => {
+    // Nesterov momentum with weight decay, the features frozen for an epoch and then at 0.1× the rate: both
+    // parameter groups, a group that starts late, the schedule.
+    const sgd: Partial<TrainDenseNetOptions> = { optimizer: 'sgd', lr: 0.05, momentum: 0.9, weightDecay: 1e-4, freezeFeatures: true, unfreezeAfter: 1, featuresLrScale: 0.1, epochs: 3 };
+    const one = await run({ ...sgd, workers: 1 });
+    const two = await run({ ...sgd, workers: 2, outDir: path.join(tmp, 'sgd-uninterrupted') });
+    const three = await run({ ...sgd, workers: 3, allowOversubscribe: true });
+    expect(one.losses).toHaveLength(12);
+    for (const other of [two, three]) {
+      for (let i = 0; i < 12; i++) expect(Math.abs(other.losses[i]! - one.losses[i]!)).toBeLessThanOrEqual(1e-5);
+      expect(maxRelativeDifference(one.weights, other.weights)).toBeLessThanOrEqual(1e-5);
+    }
+    const untrained = await run({ ...sgd, workers: 1, lr: 1e-12 });
+    expect(maxRelativeDifference(one.weights, untrained.weights)).toBeGreaterThan(1e-3);
+    // Stopped in epoch 3 (step 10): epoch 2's snapshot holds the momentum gathered from both workers' shares,
+    // which resume hands back to them.
+    const stopped = path.join(tmp, 'sgd-stopped');
+    process.env.EFFICIENT_DENSENET_WORKER_FAULT = 'throw@1:9';
+    try {
+      await expect(run({ ...sgd, workers: 2, outDir: stopped })).rejects.toThrow(/epoch 3, batch 2/);
+    } finally {
+      delete process.env.EFFICIENT_DENSENET_WORKER_FAULT;
+    }
+    const resumed = await trainDenseNet({ outDir: stopped, resume: true, data, workers: 2 });
+    resumed.model.dispose();
+    expect(await snapshotWeights(stopped)).toBe(await snapshotWeights(path.join(tmp, 'sgd-uninterrupted')));
+  }, 180_000);
+
   it('a worker killed mid-step ends the run with a clear error within seconds; resume reaches the uninterrupted weights', async () => {
     const base: Partial<TrainDenseNetOptions> = { workers: 2, epochs: 3 };
     const uninterrupted = path.join(tmp, 'uninterrupted');

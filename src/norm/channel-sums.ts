@@ -15,6 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { backendTraits } from '../backend/traits.js';
+import { float32Values, valuesInPlace } from '../backend/values.js';
 import { wasmGradSums, wasmShiftedSums, type EmscriptenWasm } from '../backend/wasm/sums/channel-sums.js';
 import { replicaGroup, type ReplicaGroup } from './replicas.js';
 
@@ -50,13 +51,10 @@ export function setChannelSumsPath(path: ChannelSumsPath | undefined): void {
   forcedPath = path;
 }
 
-/** The parts of tfjs-backend-wasm's BackendWasm and tfjs-backend-cpu's MathBackendCPU read here. */
+/** The parts of tfjs-backend-wasm's BackendWasm read here. */
 interface WasmBackendLike {
   wasm: EmscriptenWasm & { HEAPU8: Uint8Array };
   dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
-}
-interface CpuBackendLike {
-  data: { get(dataId: object): { values?: unknown } | undefined };
 }
 
 function pathFor(tensors: tf.Tensor[]): ChannelSumsPath {
@@ -67,25 +65,6 @@ function pathFor(tensors: tf.Tensor[]): ChannelSumsPath {
   return 'ops';
 }
 
-/**
- * The float32 values of `t` in place, without a copy: a view of the wasm heap, or the cpu backend's own array;
- * null when the current backend does not hold them (a tensor still on another backend). Valid until the next
- * allocation (a growing wasm heap detaches earlier views), so read it at once.
- */
-function valuesInPlace(t: tf.Tensor): Float32Array | null {
-  const backend = tf.backend() as unknown;
-  const where = backendTraits().valuesInPlace;
-  if (where === 'wasm-heap') {
-    const wasm = backend as WasmBackendLike;
-    const data = wasm.dataIdMap.get(t.dataId as object);
-    return data ? new Float32Array(wasm.wasm.HEAPU8.buffer, data.memoryOffset >>> 0, t.size) : null;
-  }
-  if (where !== 'js-array') return null;
-  const values = (backend as CpuBackendLike).data.get(t.dataId as object)?.values;
-  if (!(values instanceof Float32Array) || values.length < t.size) return null;
-  return values.length === t.size ? values : values.subarray(0, t.size);
-}
-
 /** The wasm backend and the byte offset of `t` on its heap, or null (another backend, or not on the heap). */
 function onWasmHeap(t: tf.Tensor): { wasm: EmscriptenWasm; offset: number } | null {
   if (backendTraits().valuesInPlace !== 'wasm-heap' || t.dtype !== 'float32') return null;
@@ -94,10 +73,10 @@ function onWasmHeap(t: tf.Tensor): { wasm: EmscriptenWasm; offset: number } | nu
   return data ? { wasm: backend.wasm, offset: data.memoryOffset >>> 0 } : null;
 }
 
-/** shiftedSums of a tensor's values: our wasm module on the wasm heap, else JavaScript over valuesOf. */
+/** shiftedSums of a tensor's values: our wasm module on the wasm heap, else JavaScript over float32Values. */
 function shiftedSumsOf(x: tf.Tensor, c: number): { shift: Float64Array; s1: Float64Array; s2: Float64Array } {
   const heap = onWasmHeap(x);
-  return heap ? wasmShiftedSums(heap.wasm, heap.offset, x.size / c, c) : shiftedSums(valuesOf(x), c);
+  return heap ? wasmShiftedSums(heap.wasm, heap.offset, x.size / c, c) : shiftedSums(float32Values(x), c);
 }
 
 /** Σdy and Σdy·(x − center) per channel: our wasm module on the wasm heap, else JavaScript. */
@@ -105,8 +84,8 @@ function gradSumsOf(dy: tf.Tensor, x: tf.Tensor, center: Float64Array, c: number
   const gHeap = onWasmHeap(dy);
   const xHeap = onWasmHeap(x);
   if (gHeap && xHeap) return wasmGradSums(gHeap.wasm, gHeap.offset, xHeap.offset, center, x.size / c, c);
-  const g = valuesOf(dy);
-  const v = valuesOf(x);
+  const g = float32Values(dy);
+  const v = float32Values(x);
   const s1 = new Float64Array(c);
   const s2 = new Float64Array(c);
   for (let base = 0; base < v.length; base += c) {
@@ -119,10 +98,6 @@ function gradSumsOf(dy: tf.Tensor, x: tf.Tensor, center: Float64Array, c: number
   return { s1, s2 };
 }
 
-/** valuesInPlace, or a copy where the backend does not hold the values as float32 in place. */
-function valuesOf(t: tf.Tensor): Float32Array {
-  return valuesInPlace(t) ?? Float32Array.from(t.dataSync() as ArrayLike<number>);
-}
 
 function channels(t: tf.Tensor): number {
   return t.shape[t.shape.length - 1] ?? 1;
@@ -253,7 +228,7 @@ export function channelGradSums(dy: tf.Tensor, x: tf.Tensor, mean: tf.Tensor1D, 
     });
     return local(sums.sumDy, sums.sumDyCentered);
   }
-  const center = Float64Array.from(valuesOf(mean));
+  const center = Float64Array.from(float32Values(mean));
   const { s1, s2 } = gradSumsOf(dy, x, center, c);
   if (!group) return local(toTensor(s1), toTensor(s2));
   // μ is the whole batch's (channelMoments gathered it), so the replicas' sums simply add up, in rank order.

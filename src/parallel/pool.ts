@@ -249,7 +249,9 @@ export class WorkerPool {
 
   /** Copies rank 0's weights (running statistics included) and, when given, optimizer state into the caller's. */
   async pull(model: tf.LayersModel, optimizer?: TrainingOptimizer): Promise<void> {
-    const reply = await this.request(0, { type: 'get-state', optimizer: optimizer !== undefined });
+    // Every rank answers (a sharded optimizer's state is gathered from all); rank 0's reply holds it all.
+    const [reply] = await this.all(() => ({ type: 'get-state', optimizer: optimizer !== undefined }));
+    if (!reply) throw new Error('no worker answered get-state');
     if (reply.type !== 'state') throw new Error(`unexpected reply '${reply.type}' to get-state`);
     const weights = reply.weights.map(fromArrayTensor);
     try {

@@ -1,6 +1,7 @@
 /**
  * The collectives of a data-parallel step over shared memory: a barrier, an all-gather of small float64
- * vectors (batch-norm statistics and sums, many per step) and a sum of float32 gradients (once per step).
+ * vectors (batch-norm statistics and sums, many per step) and a reduce-scatter then gather of float32
+ * gradients (once per step; the reduction may be a sharded optimizer's update).
  * Worker threads block in Atomics.wait, which a worker may do; the main thread never waits here, so it stays
  * free to notice a worker's death and abort the group.
  *
@@ -55,6 +56,27 @@ export class BarrierTimeoutError extends Error {
   constructor(what: string, timeoutMs: number) {
     super(`a worker waited ${(timeoutMs / 1000).toFixed(0)} s at the ${what} barrier for the others; a worker stopped making progress`);
     this.name = 'BarrierTimeoutError';
+  }
+}
+
+/**
+ * Writes result[start, end) from the ranks' slots (`parts`, in rank order): one rank's share of a
+ * reduce-scatter.
+ */
+export type ShareReducer = (parts: readonly Float32Array[], result: Float32Array, start: number, end: number) => void;
+
+/** The default reduction: the sum over the parts in rank order, accumulated in float64 and rounded once. */
+export function sumShare(parts: readonly Float32Array[], result: Float32Array, start: number, end: number): void {
+  if (parts.length === 2) {
+    // The common case without the inner loop: the same float64 sum, 0 + a + b.
+    const [a, b] = parts as [Float32Array, Float32Array];
+    for (let i = start; i < end; i++) result[i] = 0 + a[i]! + b[i]!;
+    return;
+  }
+  for (let i = start; i < end; i++) {
+    let acc = 0;
+    for (const p of parts) acc += p[i]!;
+    result[i] = acc;
   }
 }
 
@@ -157,34 +179,68 @@ export class SharedGroup implements ReplicaGroup {
     };
   }
 
-  /** This rank's gradient slot: write the first n values there, then call sumGradients(n). */
+  /** This rank's gradient slot: write the first n values there, then call reduceScatter(n) and gatherShares(n). */
   gradientSlot(): Float32Array {
     const stride = this.buffers.gradientValues;
     return this.gradients.subarray(this.rank * stride, (this.rank + 1) * stride);
   }
 
   /**
-   * The sum over every rank (participating or not) of the first `n` values of its gradient slot, in rank
-   * order, accumulated in float64; every rank gets the same bits. Each rank sums one share of the values (a
-   * reduce-scatter into the shared sum), so the work is not repeated on every rank. The result is a view of
-   * shared memory, valid until this rank's next sumGradients.
+   * A reduce-scatter of the first `n` values of every rank's slot (participating in the step or not): once
+   * every rank has written its slot, `reduce` writes this rank's share [start, end) of the shared result from
+   * all the slots — by default their sum (sumShare), so the work is not repeated on every rank; a sharded
+   * optimizer writes its new weights there instead. A rank's share depends only on `n`. gatherShares then
+   * hands every rank the whole result, the same bits on every rank.
    */
-  sumGradients(n: number): Float32Array {
-    if (n > this.buffers.gradientValues) throw new Error(`sumGradients: ${n} values exceed the group's ${this.buffers.gradientValues}`);
+  reduceScatter(n: number, reduce: ShareReducer = sumShare): { start: number; end: number; result: Float32Array } {
+    if (n > this.buffers.gradientValues) throw new Error(`reduceScatter: ${n} values exceed the group's ${this.buffers.gradientValues}`);
+    this.barrier(CONTROL.stepArrived, CONTROL.stepGeneration, this.buffers.size, 'gradient');
+    const { start, end } = this.share(n);
+    const parts = Array.from({ length: this.buffers.size }, (_, r) => this.slotOf(r).subarray(0, n));
+    const result = this.sharedResult(n);
+    reduce(parts, result, start, end);
+    return { start, end, result };
+  }
+
+  /** This rank's share of n values: [start, end). */
+  share(n: number): { start: number; end: number } {
+    const share = Math.ceil(n / this.buffers.size);
+    return { start: Math.min(n, this.rank * share), end: Math.min(n, (this.rank + 1) * share) };
+  }
+
+  /** Rank r's gradient slot (read between reduceScatter's barrier and gatherShares: whole and unchanged then). */
+  private slotOf(rank: number): Float32Array {
     const stride = this.buffers.gradientValues;
-    const size = this.buffers.size;
-    const total = size * stride;
-    this.barrier(CONTROL.stepArrived, CONTROL.stepGeneration, size, 'gradient');
-    const share = Math.ceil(n / size);
-    const end = Math.min(n, (this.rank + 1) * share);
-    for (let i = this.rank * share; i < end; i++) {
-      let acc = 0;
-      for (let r = 0; r < size; r++) acc += this.gradients[r * stride + i]!;
-      this.gradients[total + i] = acc;
-    }
-    // Every share is summed before anyone reads the sum; the sum is written again only after the next
-    // step's first gradient barrier, which every rank reaches after it has used this one: a view, not a copy.
-    this.barrier(CONTROL.stepArrived, CONTROL.stepGeneration, size, 'gradient');
+    return this.gradients.subarray(rank * stride, (rank + 1) * stride);
+  }
+
+  /**
+   * The second half: waits until every rank's share of the result is written, and returns the whole result
+   * (the first `n` values). Without reduceScatter, each rank writes its share (`share(n)`) of
+   * `sharedResult(n)` first: an all-gather of shares.
+   */
+  gatherShares(n: number): Float32Array {
+    // Every share is written before anyone reads the result; it is written again only after the next
+    // reduceScatter's (or gatherOwnShares') first barrier, which every rank reaches after it has used this
+    // one: a view, not a copy.
+    this.barrier(CONTROL.stepArrived, CONTROL.stepGeneration, this.buffers.size, 'gradient');
+    return this.sharedResult(n);
+  }
+
+  /**
+   * Outside a step: each rank writes its share of the shared result (`write(result)`, only [share(n)]), and
+   * every rank gets the whole (a view, valid until the next collective). Every rank must call it.
+   */
+  gatherOwnShares(n: number, write: (result: Float32Array) => void): Float32Array {
+    // Nobody may still be reading the last step's result when it is overwritten.
+    this.barrier(CONTROL.stepArrived, CONTROL.stepGeneration, this.buffers.size, 'gradient');
+    write(this.sharedResult(n));
+    return this.gatherShares(n);
+  }
+
+  /** The shared result's first n values (write only this rank's share before gatherShares). */
+  sharedResult(n: number): Float32Array {
+    const total = this.buffers.size * this.buffers.gradientValues;
     return this.gradients.subarray(total, total + n);
   }
 

@@ -2,7 +2,10 @@
  * A data-parallel worker: its own tfjs on the main thread's backend, a replica of the model and of the
  * optimizer. Each step it trains on its shard of the batch — batch norms synchronized over the group
  * (norm/replicas.ts), the loss scaled by its share of the batch — sums the gradients with every other
- * worker in rank order and applies the same update as they do, so all replicas stay identical.
+ * worker in rank order and applies the same update as they do, so all replicas stay identical. With SGD the
+ * update is sharded (step/sharded-sgd.ts, ZeRO stage 1): each worker sums and updates only its share of the
+ * parameters, keeping only that share's momentum, and the new weights are gathered; with Adam every worker
+ * applies the whole summed gradient through tfjs.
  *
  * Without synchronized batch norm (PyTorch DDP's default): each worker normalises with its own shard's
  * statistics, its loss is its shard's mean scaled by 1/participants (so the sum is DDP's all-reduce mean of
@@ -16,17 +19,20 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendName } from '../backend/index.js';
+import { float32Values, tensorOfCopy } from '../backend/values.js';
 import { withDropoutContext } from '../ops/dropout.js';
 import { setReplicaGroup } from '../norm/replicas.js';
 import '../layers/densenet.js';
 import { backendPeakBytes } from '../memory/backend-memory.js';
 import { lossGradients, TrainingOptimizer, type ParamGroups } from '../step/optimizers.js';
+import { flatLayout, ShardedSgd, type FlatLayout } from '../step/sharded-sgd.js';
 import { trainableVariables } from '../step/step.js';
 import type { InitRequest, Reply, Request, SetStateRequest, StepProfile, StepRequest, WorkerData } from './protocol.js';
-import { GroupAbortedError, SharedGroup } from './shared-group.js';
+import { GroupAbortedError, SharedGroup, sumShare } from './shared-group.js';
 import { buffersOf, fromArrayTensor, fromPortableState, toArrayTensor, toPortableState } from './state.js';
 
 const data = workerData as WorkerData;
+
 const port = parentPort!;
 const group = new SharedGroup(data.buffers, data.rank);
 
@@ -39,6 +45,12 @@ interface Replica {
   /** Running statistics and any other non-trainable weights (broadcast from rank 0 without synchronized BN). */
   buffers: tf.LayerVariable[];
   syncBatchNorm: boolean;
+  /** The trainable variables laid end to end: the gradient vector's (and the sharded update's) layout. */
+  layout: FlatLayout & { total: number };
+  /** Values a step shares: the gradients, a presence flag per variable, rank 0's buffers without synchronized BN. */
+  flatValues: number;
+  /** SGD sharded over the workers (each updates its share of the weights); null: Adam, through `optimizer`. */
+  sgd: ShardedSgd | null;
 }
 let replica: Replica | null = null;
 let steps = 0;
@@ -63,14 +75,22 @@ async function init(request: InitRequest): Promise<void> {
   const variables = trainableVariables(model);
   const isClassifier = new Set(request.classifier);
   const optimizer = new TrainingOptimizer(request.optimizer);
+  const layout = flatLayout(variables, isClassifier);
+  const buffers = model.nonTrainableWeights;
+  const bufferValues = buffers.reduce((n, v) => n + v.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0);
+  const flatValues = layout.total + variables.length + (request.syncBatchNorm || group.size === 1 ? 0 : bufferValues);
+  const { start, end } = group.share(flatValues);
   replica = {
     model,
     optimizer,
     variables,
     classifier: variables.filter((_, i) => isClassifier.has(i)),
     features: variables.filter((_, i) => !isClassifier.has(i)),
-    buffers: model.nonTrainableWeights,
+    buffers,
     syncBatchNorm: request.syncBatchNorm,
+    layout,
+    flatValues,
+    sgd: ShardedSgd.supports(request.optimizer) ? new ShardedSgd(request.optimizer, layout, Math.min(start, layout.total), Math.min(end, layout.total)) : null,
   };
   // The faulty step's first synchronization is where an injected fault strikes: mid-step, others waiting.
   setReplicaGroup(
@@ -97,7 +117,6 @@ function step(request: StepRequest): { loss: number; correct: number; profile: S
   group.beginStep(request.participants);
   // A worker that never synchronizes a batch norm (no samples, or no synchronized BN) fails at its step's start.
   if (!r.syncBatchNorm || !request.xs) strikeFault();
-  r.optimizer.setLearningRate(request.lr);
   const groups: ParamGroups = { features: request.features ? r.features : [], classifier: r.classifier };
   const trained = r.variables.filter((v) => groups.classifier.includes(v) || groups.features.includes(v));
   let loss = 0;
@@ -118,48 +137,66 @@ function step(request: StepRequest): { loss: number; correct: number; profile: S
       tf.dispose([xs, ys]);
     }
   }
-  // One flat vector in this worker's shared slot: every trained variable's gradient (zeros where this shard
-  // has none), then one presence flag per variable, so a variable no replica has a gradient for is left alone,
-  // as in one process; without synchronized BN, then rank 0's buffers (zeros from the others).
+  // One flat vector in this worker's shared slot, the same layout every step: every trainable variable's
+  // gradient (zeros where this shard has none or the variable is not trained), then one presence flag per
+  // variable, so a variable no replica has a gradient for is left alone, as in one process; without
+  // synchronized BN, then rank 0's buffers (zeros from the others).
   const gradientsFrom = performance.now();
-  const total = trained.reduce((n, v) => n + v.size, 0);
+  const { offsets, total } = r.layout;
   const broadcast = r.syncBatchNorm || group.size === 1 ? [] : r.buffers;
-  const broadcastValues = broadcast.reduce((n, v) => n + v.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0);
+  const n = r.flatValues;
   const slot = group.gradientSlot();
-  slot.fill(0, 0, total + trained.length + broadcastValues);
-  if (data.rank === 0) {
-    let at = total + trained.length;
-    for (const v of broadcast) {
-      const values = v.read().dataSync() as Float32Array;
-      slot.set(values, at);
-      at += values.length;
-    }
+  let at = total + r.variables.length;
+  for (const v of broadcast) {
+    const size = v.shape.reduce((a: number, b) => a * (b ?? 1), 1);
+    if (data.rank === 0) slot.set(float32Values(v.read()), at);
+    else slot.fill(0, at, at + size);
+    at += size;
   }
-  let offset = 0;
-  trained.forEach((v, i) => {
-    const g = grads[v.name];
-    if (g) {
-      slot.set(g.dataSync() as Float32Array, offset);
-      slot[total + i] = 1;
-    }
-    offset += v.size;
+  const isTrained = new Set(trained);
+  r.variables.forEach((v, i) => {
+    const g = isTrained.has(v) ? grads[v.name] : undefined;
+    // Read where the backend keeps it (no copy out of the wasm heap), written once into shared memory.
+    if (g) slot.set(float32Values(g), offsets[i]!);
+    else slot.fill(0, offsets[i]!, offsets[i]! + v.size);
+    slot[total + i] = g ? 1 : 0;
   });
   tf.dispose(Object.values(grads));
-  const sum = group.sumGradients(total + trained.length + broadcastValues);
-  const summed: tf.NamedTensorMap = {};
-  offset = 0;
-  trained.forEach((v, i) => {
-    if (sum[total + i]! > 0) summed[v.name] = tf.tensor(sum.subarray(offset, offset + v.size), v.shape);
-    offset += v.size;
+  // Each rank reduces its share: the sum, and where SGD is sharded, the update of its share of the weights.
+  let applied: boolean[] = [];
+  group.reduceScatter(n, (parts, result, start, end) => {
+    // Every replica with samples has the same presence (the same graph): any rank's flag counts.
+    applied = r.variables.map((_, i) => parts.some((p) => p[total + i]! > 0));
+    if (!r.sgd) return sumShare(parts, result, start, end);
+    sumShare(parts, result, Math.max(start, total), end);
+    r.sgd.setLearningRate(request.lr);
+    r.sgd.update(parts, result, applied, (i) => float32Values(r.variables[i]!));
   });
-  r.optimizer.apply(summed, groups);
+  const sum = group.gatherShares(n);
+  if (r.sgd) {
+    // The new weights, gathered from every share: new tensors (tfjs-wasm keeps convolution weights packed
+    // by tensor, so values are never changed in place).
+    r.variables.forEach((v, i) => {
+      if (!applied[i]) return;
+      const next = tensorOfCopy(sum.subarray(offsets[i]!, offsets[i]! + v.size), v.shape);
+      v.assign(next);
+      next.dispose();
+    });
+  } else {
+    const summed: tf.NamedTensorMap = {};
+    r.variables.forEach((v, i) => {
+      if (applied[i]) summed[v.name] = tensorOfCopy(sum.subarray(offsets[i]!, offsets[i]! + v.size), v.shape);
+    });
+    r.optimizer.setLearningRate(request.lr);
+    r.optimizer.apply(summed, groups);
+  }
   if (data.rank !== 0) {
     // x + 0 + … + 0 is x exactly: these are rank 0's buffers, bit for bit.
-    let at = total + trained.length;
+    let at = total + r.variables.length;
     for (const v of broadcast) {
       const n = v.shape.reduce((a: number, b) => a * (b ?? 1), 1);
       const values = sum.subarray(at, at + n);
-      tf.tidy(() => void v.write(tf.tensor(values, v.shape as number[])));
+      tf.tidy(() => void v.write(tensorOfCopy(values, v.shape as number[])));
       at += n;
     }
   }
@@ -179,7 +216,8 @@ async function setState(request: SetStateRequest): Promise<void> {
   if (request.optimizer) {
     const state = fromPortableState(request.optimizer, r.variables);
     try {
-      await r.optimizer.setState(state);
+      if (r.sgd) r.sgd.setState(state, r.variables);
+      else await r.optimizer.setState(state);
     } finally {
       tf.dispose(state.map((s) => s.tensor));
     }
@@ -197,9 +235,18 @@ async function handle(request: Request): Promise<void> {
         return reply({ type: 'stepped', id: request.id, ...step(request) });
       case 'get-state': {
         const r = replica!;
-        const weights = r.model.getWeights().map(toArrayTensor);
+        const weights = data.rank === 0 ? r.model.getWeights().map(toArrayTensor) : [];
         let optimizer = null;
-        if (request.optimizer) {
+        if (request.optimizer && r.sgd) {
+          // Every rank holds its share of the momentum: all write theirs, rank 0 reads the whole.
+          const sgd = r.sgd;
+          const momentum = group.gatherOwnShares(r.flatValues, (result) => sgd.writeMomentum(result));
+          if (data.rank === 0) {
+            const state = sgd.state(momentum, r.variables);
+            optimizer = toPortableState(state, r.variables);
+            tf.dispose(state.map((s) => s.tensor));
+          }
+        } else if (request.optimizer && data.rank === 0) {
           const state = await r.optimizer.getState();
           optimizer = toPortableState(state, r.variables);
           tf.dispose(state.map((s) => s.tensor));
