@@ -6,7 +6,7 @@ random data, naive or memory_efficient=True, on the CPU with a fixed number of t
 per configuration: {"mode", "batch", "msPerStep", "stepMs"}. Needs python3-torchvision (Debian) or torch +
 torchvision from pip; never required by the library.
 
-Usage: pytorch_step.py MODEL IMAGE_SIZE BATCHES(comma list) MODES(comma list: pytorch-naive,pytorch-memory-efficient) STEPS THREADS CLASSES
+Usage: pytorch_step.py MODEL IMAGE_SIZE BATCHES(comma list) MODES(comma list: pytorch-naive,pytorch-memory-efficient) STEPS THREADS CLASSES [WARMUP]
 """
 import json
 import statistics
@@ -20,6 +20,7 @@ import torchvision
 
 def main() -> None:
     model_name, image_size, batches, modes, steps, threads, classes = sys.argv[1:8]
+    warmup = int(sys.argv[8]) if len(sys.argv) > 8 else 2
     torch.set_num_threads(int(threads))
     torch.manual_seed(0)
     for mode in modes.split(","):
@@ -36,7 +37,8 @@ def main() -> None:
                 F.cross_entropy(model(x), y).backward()
                 opt.step()
 
-            step()  # warm-up, like the tfjs benchmark
+            for _ in range(warmup):  # warm-up steps, as many as the tfjs benchmark's (WARMUP_STEPS)
+                step()
             times = []
             for _ in range(int(steps)):
                 start = time.perf_counter()

@@ -68,6 +68,7 @@ for (let round = 0; round < rounds; round++) {
     try {
       const step = (n: number) => pool.step({ xs, ys, lr: MEASURING_OPTIMIZER.lr, features: true, dropout: { seed: 1, step: [n] } });
       await step(0);
+      await step(0); // two warm-up steps, as the benchmark (WARMUP_STEPS)
       for (let s = 1; s <= steps; s++) {
         const start = performance.now();
         await step(s);

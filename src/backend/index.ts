@@ -266,9 +266,11 @@ async function initWasm(wasmPaths?: InitBackendOptions['wasmPaths']): Promise<vo
     // build (chosen in cross-origin-isolated pages) has a shared one, which that module cannot import.
     tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
   }
-  const { enableRelaxedSimd, registerWasmFastOverrides, registerWasmTrainingKernels } = await import('./wasm/index.js');
+  const { compileWasmEagerly, enableRelaxedSimd, registerWasmFastOverrides, registerWasmTrainingKernels } = await import('./wasm/index.js');
   // Node 20 has relaxed SIMD (our GEMM's fused multiply-add) behind a V8 flag that works when set at run time.
   await enableRelaxedSimd();
+  // Full speed from the first step: no tiering up during training (./wasm/compile-eagerly.ts).
+  await compileWasmEagerly();
   registerWasmTrainingKernels();
   // Stock wasm's input gradients, pooling gradients and transposed products are 10× slower than its forward.
   registerWasmFastOverrides();

@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { inputImageSize } from '../layers/densenet.js';
 import { median } from '../util/stats.js';
 import { backendPeakBytes } from '../memory/backend-memory.js';
+import { WARMUP_STEPS } from '../memory/measure.js';
 import { WorkerPool } from '../parallel/pool.js';
 import { checkWorkerMemory } from '../parallel/admission.js';
 import { classifierIndices } from '../step/step.js';
@@ -35,7 +36,7 @@ export async function measurePooledSteps(
   const pool = await WorkerPool.start({ workers: options.workers, model, optimizer: { ...options.optimizer, featuresLrScale: 1 }, classifier: classifierIndices(model), syncBatchNorm: options.syncBatchNorm });
   try {
     const step = () => pool.step({ xs, ys, lr: options.optimizer.lr, features: true, dropout: { seed: options.seed, step: [0] } });
-    await step(); // warm-up: optimizer state, kernels
+    for (let i = 0; i < WARMUP_STEPS; i++) await step(); // as measureTrainingStep
     const stepMs: number[] = [];
     for (let i = 0; i < options.steps; i++) {
       const start = performance.now();

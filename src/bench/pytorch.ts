@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { torchvisionCounterpart } from '../layers/memory-modes.js';
+import { WARMUP_STEPS } from '../memory/measure.js';
 import type { BenchMode } from './config.js';
 
 const run = promisify(execFile);
@@ -53,7 +54,7 @@ export async function timePyTorch(options: {
   const modes = [...new Set(options.modes.map(pytorchModeFor))];
   const { stdout } = await run(
     options.python,
-    [SCRIPT, options.model, String(options.imageSize), options.batches.join(','), modes.join(','), String(options.steps), String(options.threads), String(options.numClasses)],
+    [SCRIPT, options.model, String(options.imageSize), options.batches.join(','), modes.join(','), String(options.steps), String(options.threads), String(options.numClasses), String(WARMUP_STEPS)],
     { timeout: 3_600_000, maxBuffer: 16 * 1024 * 1024 },
   );
   return stdout

@@ -66,6 +66,15 @@ export interface StepMeasurement extends MemoryPeak {
   backendPeakBytes: number | null;
 }
 
+/**
+ * Steps run before anything is measured, in every benchmark row (tfjs in process, data-parallel workers,
+ * PyTorch): the first creates the optimizer state and compiles tfjs's kernels; during the second V8 still
+ * optimises the JavaScript around them and tiers the WebAssembly up, and with a single warm-up step the first
+ * timed step was 15% slower than the next ones (2 wasm workers, DenseNet-121 112² batch 16: slowest of three
+ * in each of ten alternated rounds, `scripts/bench-sync.ts`). A training run's step is the steady one.
+ */
+export const WARMUP_STEPS = 2;
+
 /** Waits for the step's results where the backend computes (meta has nothing to wait for). */
 async function settle(loss: tf.Tensor): Promise<void> {
   if (backendTraits().computes) await loss.data();
@@ -92,7 +101,7 @@ export async function measureTrainingStep(options: MeasureTrainingStepOptions): 
     tf.dispose([loss, correct]);
   };
   try {
-    await runStep(); // warm-up: creates optimizer state, compiles kernels
+    for (let i = 0; i < WARMUP_STEPS; i++) await runStep(); // optimizer state, kernels, optimised JavaScript
     const tensorsBefore = tf.memory().numTensors;
     const engineBaseline = tf.memory().numBytes;
     // getState hands out clones: counted (they share the state's buffers), then freed before the step, since a

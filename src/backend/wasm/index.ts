@@ -25,4 +25,5 @@
  */
 export { registerWasmFastOverrides, registerWasmTrainingKernels, unregisterWasmFastOverrides } from './register.js';
 export { enableRelaxedSimd, type RelaxedSimdSource } from './gemm/relaxed-simd.js';
+export { compileWasmEagerly } from './compile-eagerly.js';
 export { gemmBuild, type GemmBuild } from './gemm/gemm.js';

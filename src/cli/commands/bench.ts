@@ -24,7 +24,7 @@ Memory and time of one training step (SGD with Nesterov momentum, random data) p
   --image-size S      square input size ≥ ${MIN_IMAGE_SIZE} (default 224)
   --memory-mode M     ${modeGroupsHelp()} (default all; alias: --mode)
   --backend B         ${BACKEND_NAMES.join(' | ')} (default meta: exact memory, no compute)
-  --steps N           timed steps after a warm-up; the median is reported (default 1)
+  --steps N           timed steps after two warm-up steps; the median is reported (default 1)
   --repeat R          time every configuration R times in alternating rounds (each in a process of its own;
                       the order reversed every other round), reporting min and median: the machine's speed
                       drifts between runs, so only interleaved measurements compare (a computing backend)
