@@ -32,7 +32,6 @@ import { GroupAbortedError, SharedGroup, sumShare } from './shared-group.js';
 import { buffersOf, fromArrayTensor, fromPortableState, toArrayTensor, toPortableState } from './state.js';
 
 const data = workerData as WorkerData;
-
 const port = parentPort!;
 const group = new SharedGroup(data.buffers, data.rank);
 
@@ -69,6 +68,11 @@ function strikeFault(): void {
   throw new Error(`injected fault in worker ${data.rank} at step ${fault.step}`);
 }
 
+/** The number of values a (non-trainable) layer variable holds. */
+function sizeOf(v: tf.LayerVariable): number {
+  return v.shape.reduce((a: number, b) => a * (b ?? 1), 1);
+}
+
 async function init(request: InitRequest): Promise<void> {
   await initBackend(data.backend as BackendName, { numerics: data.numerics });
   const model = await tf.loadLayersModel(tf.io.fromMemory(request.artifacts));
@@ -77,7 +81,7 @@ async function init(request: InitRequest): Promise<void> {
   const optimizer = new TrainingOptimizer(request.optimizer);
   const layout = flatLayout(variables, isClassifier);
   const buffers = model.nonTrainableWeights;
-  const bufferValues = buffers.reduce((n, v) => n + v.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0);
+  const bufferValues = buffers.reduce((n, v) => n + sizeOf(v), 0);
   const flatValues = layout.total + variables.length + (request.syncBatchNorm || group.size === 1 ? 0 : bufferValues);
   const { start, end } = group.share(flatValues);
   replica = {
@@ -148,7 +152,7 @@ function step(request: StepRequest): { loss: number; correct: number; profile: S
   const slot = group.gradientSlot();
   let at = total + r.variables.length;
   for (const v of broadcast) {
-    const size = v.shape.reduce((a: number, b) => a * (b ?? 1), 1);
+    const size = sizeOf(v);
     if (data.rank === 0) slot.set(float32Values(v.read()), at);
     else slot.fill(0, at, at + size);
     at += size;
@@ -194,7 +198,7 @@ function step(request: StepRequest): { loss: number; correct: number; profile: S
     // x + 0 + … + 0 is x exactly: these are rank 0's buffers, bit for bit.
     let at = total + r.variables.length;
     for (const v of broadcast) {
-      const n = v.shape.reduce((a: number, b) => a * (b ?? 1), 1);
+      const n = sizeOf(v);
       const values = sum.subarray(at, at + n);
       tf.tidy(() => void v.write(tensorOfCopy(values, v.shape as number[])));
       at += n;
