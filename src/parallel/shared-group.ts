@@ -215,9 +215,8 @@ export class SharedGroup implements ReplicaGroup {
   }
 
   /**
-   * The second half: waits until every rank's share of the result is written, and returns the whole result
-   * (the first `n` values). Without reduceScatter, each rank writes its share (`share(n)`) of
-   * `sharedResult(n)` first: an all-gather of shares.
+   * The second half of reduceScatter (or of gatherOwnShares): waits until every rank's share of the result is
+   * written, and returns the whole result (the first `n` values).
    */
   gatherShares(n: number): Float32Array {
     // Every share is written before anyone reads the result; it is written again only after the next
@@ -238,8 +237,8 @@ export class SharedGroup implements ReplicaGroup {
     return this.gatherShares(n);
   }
 
-  /** The shared result's first n values (write only this rank's share before gatherShares). */
-  sharedResult(n: number): Float32Array {
+  /** The shared result's first n values (each rank writes only its share before gatherShares). */
+  private sharedResult(n: number): Float32Array {
     const total = this.buffers.size * this.buffers.gradientValues;
     return this.gradients.subarray(total, total + n);
   }

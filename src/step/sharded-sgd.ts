@@ -6,8 +6,9 @@
  * longer runs the whole update, a tfjs op per variable and term, on every parameter.
  *
  * Bit for bit TrainingOptimizer (tfjs's MomentumOptimizer after TrainingOptimizer.apply's weight decay) given
- * the same summed gradient: the workers' parts are added in rank order in float64 and rounded once, as
- * the workers' reduce-scatter (parallel/shared-group.ts) does, then each float32 op of that path is one Math.fround here, in its order —
+ * the same summed gradient: the workers' parts are added in rank order in float64 and rounded once, as the
+ * workers' reduce-scatter (parallel/shared-group.ts) sums them, then each float32 op of that path is one
+ * Math.fround here, in its order —
  *   g ← g + w·wd;  a ← m·a + g;  w ← w + (−lr)·(g + a·m)   (Nesterov; plain: w ← w + (−lr)·a)
  * — with the constants rounded to float32 as tfjs's scalars round them; test/sharded-sgd.test.ts compares the
  * two on cpu and wasm. Adam keeps the tfjs path.
@@ -38,7 +39,10 @@ export function flatLayout(variables: tf.Variable[], classifier: ReadonlySet<num
 export class ShardedSgd {
   /** This share's momentum, element j at momentum[j − start]. */
   private readonly momentum: Float32Array;
-  /** Per group, the variables with an accumulator (tfjs creates one, zero, at a variable's first update), in the order tfjs keeps them. */
+  /**
+   * Per group, the variables with an accumulator (tfjs creates one, zero, at a variable's first update), in
+   * the order tfjs keeps them.
+   */
   private readonly started: Record<GroupName, number[]> = { classifier: [], features: [] };
   private readonly isStarted: boolean[];
   /** applyGradients calls per group (tfjs's `iter`): one per step in which the group had a gradient. */
