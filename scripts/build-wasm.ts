@@ -1,7 +1,8 @@
 /**
  * Assembles the project's own WebAssembly into TypeScript modules holding the bytes, so the library needs no
  * assembler at run or build time: channel-sums.wat → channel-sums-wasm.ts, and scripts/gemm-wat.ts's two GEMM
- * builds → gemm-wasm.ts, and exact-gemm.wat (the `exact` numerics) → exact-gemm-wasm.ts.
+ * builds → gemm-wasm.ts, exact-gemm.wat (the `exact` numerics) → exact-gemm-wasm.ts, and sgd.wat (the workers'
+ * sharded update) → sgd-wasm.ts.
  * Run after editing either source: npx tsx scripts/build-wasm.ts
  * (test/wasm-sums.test.ts, test/wasm-gemm.test.ts and test/wasm-exact.test.ts check the committed modules are current)
  * npx tsx scripts/build-wasm.ts --wat DIR also writes the generated GEMM text (gemm-relaxed.wat, gemm-plain.wat) to DIR to read.
@@ -11,7 +12,8 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gemmWat } from './gemm-wat.js';
 import {
-  assembleChannelSums, assembleExactGemm, CHANNEL_SUMS_TS, channelSumsModule, EXACT_GEMM_TS, exactGemmModule, GEMM_TS, gemmModule,
+  assembleChannelSums, assembleExactGemm, assembleSgd, CHANNEL_SUMS_TS, channelSumsModule, EXACT_GEMM_TS, exactGemmModule, GEMM_TS, gemmModule,
+  SGD_TS, sgdModule,
 } from './wasm-source.js';
 
 const root = (file: string): string => fileURLToPath(new URL(`../${file}`, import.meta.url));
@@ -27,6 +29,10 @@ process.stdout.write(`${root(GEMM_TS)}: two GEMM builds\n`);
 const exact = await assembleExactGemm();
 await fs.writeFile(root(EXACT_GEMM_TS), exactGemmModule(exact));
 process.stdout.write(`${root(EXACT_GEMM_TS)}: ${exact.length} bytes of wasm\n`);
+
+const sgd = await assembleSgd();
+await fs.writeFile(root(SGD_TS), sgdModule(sgd));
+process.stdout.write(`${root(SGD_TS)}: ${sgd.length} bytes of wasm\n`);
 
 const watArg = process.argv.indexOf('--wat');
 if (watArg >= 0) {

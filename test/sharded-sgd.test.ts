@@ -10,6 +10,10 @@ import { initBackend } from '../src/backend/index.js';
 import { float32Values } from '../src/backend/values.js';
 import { TrainingOptimizer, type OptimizerSettings } from '../src/step/optimizers.js';
 import { flatLayout, ShardedSgd } from '../src/step/sharded-sgd.js';
+import { sgdTwoKernel } from '../src/backend/sgd-kernel.js';
+import { SGD_CHUNK } from '../src/backend/wasm/sgd/sgd.js';
+import { SGD_WASM } from '../src/backend/wasm/sgd/sgd-wasm.js';
+import { assembleSgd } from '../scripts/wasm-source.js';
 
 function values(n: number, seed: number, scale: number): Float32Array {
   const out = new Float32Array(n);
@@ -21,8 +25,9 @@ function values(n: number, seed: number, scale: number): Float32Array {
   return out;
 }
 
-const SHAPES = [[3, 3, 4, 8], [8], [8], [1, 1, 8, 6], [6, 5], [5]];
-const CLASSIFIER = new Set([4, 5]);
+// One variable larger than the wasm kernel's chunk (SGD_CHUNK), sizes that leave tails of 1–3 past a multiple of 4.
+const SHAPES = [[3, 3, 4, 8], [8], [8], [3, 3, 64, 128], [1, 1, 8, 6], [6, 5], [5]];
+const CLASSIFIER = new Set([5, 6]);
 let runs = 0;
 
 /** Runs `steps` updates both ways from the same weights and gradients; returns both sides' weights and states. */
@@ -103,4 +108,56 @@ it('refuses Adam and state it does not know', () => {
   const sgd = new ShardedSgd({ name: 'sgd', lr: 1e-3, momentum: 0.9, weightDecay: 0, featuresLrScale: 1 }, layout, 0, 0);
   expect(() => sgd.setState([{ name: 'features:x/m', tensor: tf.scalar(0) }], [])).toThrow(/unexpected optimizer state 'features:x\/m'/);
   expect(() => sgd.setState([{ name: 'features:x/momentum', tensor: tf.scalar(0) }], [])).toThrow(/'features:x\/momentum' \(1 values\) does not fit the features group's variable 0 \(none\)/);
+});
+
+describe('the two-worker update on the wasm heap (sgd.wat)', () => {
+  it('the committed module is sgd.wat assembled (npx tsx scripts/build-wasm.ts)', async () => {
+    expect(Buffer.from(await assembleSgd()).toString('base64')).toBe(SGD_WASM);
+  });
+
+  /** The JavaScript loop's arithmetic, element by element. */
+  function reference(p0: Float32Array, p1: Float32Array, w: Float32Array, a: Float32Array, k: { m: number; wd: number; c: number; nesterov: boolean; decay: boolean }) {
+    const f = Math.fround;
+    const out = new Float32Array(w.length);
+    const acc = Float32Array.from(a);
+    for (let j = 0; j < w.length; j++) {
+      let g = f(0 + p0[j]! + p1[j]!);
+      if (k.decay) g = f(g + f(w[j]! * k.wd));
+      acc[j] = f(f(k.m * acc[j]!) + g);
+      out[j] = k.nesterov ? f(f(k.c * f(g + f(acc[j]! * k.m))) + w[j]!) : f(f(k.c * acc[j]!) + w[j]!);
+    }
+    return { out, acc };
+  }
+
+  it('is chosen on wasm only, and gives the JavaScript loop\'s bits (across chunks, with tails) in every variant', async () => {
+    await initBackend('cpu');
+    expect(sgdTwoKernel()).toBeNull();
+    await initBackend('wasm');
+    const kernel = sgdTwoKernel()!;
+    expect(kernel).not.toBeNull();
+    const n = SGD_CHUNK + 7;
+    const p0 = values(n, 1, 1e-2);
+    const p1 = values(n, 2, 1e-2);
+    p0[5] = -0;
+    p1[5] = -0;
+    const weights = tf.tensor(values(n, 3, 0.5));
+    for (const nesterov of [true, false]) {
+      for (const decay of [true, false]) {
+        const k = { m: Math.fround(0.9), wd: Math.fround(decay ? 1e-4 : 0), c: Math.fround(-0.05), nesterov, decay };
+        const a = values(n, 4, 1e-3);
+        a[5] = 0; // with −0 + −0 above: the sign of a zero gradient matters here
+        const w = float32Values(weights);
+        const expected = reference(p0, p1, w, a, k);
+        const out = new Float32Array(n);
+        expect(kernel(p0, p1, w, a, out, k)).toBe(true);
+        expect(Buffer.from(out.buffer).equals(Buffer.from(expected.out.buffer))).toBe(true);
+        expect(Buffer.from(a.buffer).equals(Buffer.from(expected.acc.buffer))).toBe(true);
+      }
+    }
+    // Not on the heap: nothing done, the caller's loop runs.
+    const out = new Float32Array(4);
+    expect(kernel(p0.subarray(0, 4), p1.subarray(0, 4), new Float32Array(4), new Float32Array(4), out, { m: 0.9, wd: 0, c: -0.1, nesterov: true, decay: false })).toBe(false);
+    expect(Array.from(out)).toEqual([0, 0, 0, 0]);
+    weights.dispose();
+  });
 });

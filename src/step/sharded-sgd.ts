@@ -14,6 +14,7 @@
  * two on cpu and wasm. Adam keeps the tfjs path.
  */
 import * as tf from '@tensorflow/tfjs';
+import { sgdTwoKernel, type SgdTwoKernel } from '../backend/sgd-kernel.js';
 import type { NamedTensor, OptimizerSettings } from './optimizers.js';
 
 type GroupName = 'classifier' | 'features';
@@ -80,6 +81,8 @@ export class ShardedSgd {
   update(parts: readonly Float32Array[], out: Float32Array, applied: readonly boolean[], weights: (i: number) => Float32Array): void {
     const { offsets, sizes, groups } = this.layout;
     const stepped = { classifier: false, features: false };
+    // Two workers on wasm: a SIMD loop on the heap (backend/wasm/sgd), else the JavaScript one below.
+    const kernel = parts.length === 2 ? sgdTwoKernel() : null;
     for (let i = 0; i < sizes.length; i++) {
       if (!applied[i]) continue;
       const group = groups[i]!;
@@ -94,16 +97,18 @@ export class ShardedSgd {
       const lr = group === 'features' ? this.lr * this.settings.featuresLrScale : this.lr;
       const w = weights(i).subarray(from - offsets[i]!, to - offsets[i]!);
       const a = this.momentum.subarray(from - this.start, to - this.start);
-      if (parts.length === 2) this.updateTwo(parts[0]!.subarray(from, to), parts[1]!.subarray(from, to), w, a, out.subarray(from, to), lr);
+      if (parts.length === 2) this.updateTwo(parts[0]!.subarray(from, to), parts[1]!.subarray(from, to), w, a, out.subarray(from, to), lr, kernel);
       else this.updateMany(parts.map((p) => p.subarray(from, to)), w, a, out.subarray(from, to), lr);
     }
     for (const group of ['classifier', 'features'] as const) if (stepped[group]) this.iterations[group]++;
   }
 
   /** update's inner loop for two parts (two workers): the branches hoisted out of the loop. */
-  private updateTwo(p0: Float32Array, p1: Float32Array, w: Float32Array, a: Float32Array, out: Float32Array, lr: number): void {
+  private updateTwo(p0: Float32Array, p1: Float32Array, w: Float32Array, a: Float32Array, out: Float32Array, lr: number, kernel: SgdTwoKernel | null): void {
     const f = Math.fround;
-    const { m, wd, c, nesterov, decay } = this.constants(lr);
+    const constants = this.constants(lr);
+    if (kernel?.(p0, p1, w, a, out, constants)) return;
+    const { m, wd, c, nesterov, decay } = constants;
     const n = w.length;
     if (nesterov && decay) {
       for (let j = 0; j < n; j++) {
