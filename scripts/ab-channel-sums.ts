@@ -12,6 +12,7 @@ import { setChannelSumsPath, type ChannelSumsPath } from '../src/norm/channel-su
 import type { MemoryMode } from '../src/layers/config.js';
 import { densenet121 } from '../src/layers/index.js';
 import { TrainingOptimizer, trainingStep } from '../src/step/step.js';
+import { median } from '../src/util/stats.js';
 
 function option(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -21,12 +22,6 @@ const steps = Number(option('steps', '8'));
 const size = Number(option('size', '112'));
 const batch = Number(option('batch', '8'));
 const modes = option('modes', 'naive,bottleneck,layer').split(',') as MemoryMode[];
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 await initBackend('wasm');
 const xs = tf.randomNormal([batch, size, size, 3], 0, 1, 'float32', 1);

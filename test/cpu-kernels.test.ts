@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerCpuExactKernels, unregisterCpuExactKernels } from '../src/backend/cpu/index.js';
+import { uniformValues } from './helpers/tensors.js';
 
 tf.env().set('PROD', true);
 
@@ -13,13 +14,7 @@ type Shape4 = [number, number, number, number];
 type Pad = 'same' | 'valid';
 
 function values(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
+  return uniformValues(n, seed, -1, 1);
 }
 const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 

@@ -14,15 +14,10 @@ import { sgdTwoKernel } from '../src/backend/sgd-kernel.js';
 import { SGD_CHUNK } from '../src/backend/wasm/sgd/sgd.js';
 import { SGD_WASM } from '../src/backend/wasm/sgd/sgd-wasm.js';
 import { assembleSgd } from '../scripts/wasm-source.js';
+import { uniformValues } from './helpers/tensors.js';
 
 function values(n: number, seed: number, scale: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = Math.fround((s / 2 ** 31 - 1) * scale);
-  }
-  return out;
+  return uniformValues(n, seed, -scale, scale);
 }
 
 // One variable larger than the wasm kernel's chunk (SGD_CHUNK), sizes that leave tails of 1–3 past a multiple of 4.

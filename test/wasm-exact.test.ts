@@ -15,6 +15,7 @@ import { parseNumerics } from '../src/backend/numerics.js';
 import { UsageError } from '../src/util/errors.js';
 import { runBenchConfig, type BenchConfig } from '../src/bench/benchmark.js';
 import { DEFAULT_RECOMPUTING_MODE } from '../src/layers/memory-modes.js';
+import { uniformValues } from './helpers/tensors.js';
 
 tf.env().set('PROD', true);
 
@@ -23,13 +24,7 @@ type Pad = 'same' | 'valid' | number;
 
 /** Deterministic values in [0.5, 1.5): positive, so sums are well conditioned and 1 ulp is a fair bound. */
 function values(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = 0.5 + s / 2 ** 32;
-  }
-  return out;
+  return uniformValues(n, seed, 0.5, 1.5);
 }
 
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);

@@ -17,6 +17,7 @@ import { GEMM_KERNELS, GEMM_ROUTES, gemmRoute, setGemmRoute, type GemmRoute } fr
 import * as committed from '../src/backend/wasm/gemm/gemm-wasm.js';
 import type { EmscriptenWasm } from '../src/backend/wasm/sums/channel-sums.js';
 import { GEMM_TS, gemmModule } from '../scripts/wasm-source.js';
+import { uniformValues } from './helpers/tensors.js';
 
 // Node 20 has relaxed SIMD behind a V8 flag, which takes effect when set at run time (V8 flags are
 // process-wide, so worker threads see it too); newer Node has it on by default.
@@ -32,13 +33,7 @@ beforeAll(async () => {
 });
 
 function random(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 32 - 0.3;
-  }
-  return out;
+  return uniformValues(n, seed, -0.3, 0.7);
 }
 
 interface Case {

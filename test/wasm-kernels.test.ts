@@ -7,6 +7,7 @@ import {
   unregisterWasmFastOverrides,
 } from '../src/backend/wasm/index.js';
 import { matMulTransposeA, matMulTransposeB } from '../src/ops/matmul.js';
+import { uniformValues } from './helpers/tensors.js';
 
 // Only silences the cpu backend's "install tfjs-node" hint.
 tf.env().set('PROD', true);
@@ -28,13 +29,7 @@ function relErr(actual: ArrayLike<number>, expected: ArrayLike<number>): number 
 
 /** Deterministic values in [-1, 1) so both backends see identical inputs. */
 function values(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
+  return uniformValues(n, seed, -1, 1);
 }
 
 function size(shape: number[]): number {

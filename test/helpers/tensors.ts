@@ -14,6 +14,20 @@ export function relativeError(a: tf.Tensor | ArrayLike<number>, b: tf.Tensor | A
   return diff / Math.max(scale, floor);
 }
 
+/**
+ * n deterministic float32 values in [lo, hi): a 32-bit linear congruential generator from `seed`, so every
+ * backend, kernel and run sees the same inputs.
+ */
+export function uniformValues(n: number, seed: number, lo: number, hi: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = lo + ((hi - lo) * s) / 2 ** 32;
+  }
+  return out;
+}
+
 /** Snapshot of values (survives disposal of the tensors). */
 export function values(t: tf.Tensor): Float32Array {
   return Float32Array.from(t.dataSync());
