@@ -3,39 +3,50 @@
  * the ceiling, the speedups and the parallel efficiency can be checked exactly, and the order of the runs.
  */
 import { describe, expect, it } from 'vitest';
-import type { BenchConfig, BenchResult } from '../src/bench/benchmark.js';
+import type { BenchConfig } from '../src/bench/benchmark.js';
 import { runRounds } from '../src/bench/rounds.js';
+import type { Stepper } from '../src/bench/stepper.js';
 
 const config = (workers: number): BenchConfig => ({ model: 'densenet121', mode: 'layer', batch: 16, imageSize: 112, numClasses: 4, steps: 1, workers });
-const result = (c: BenchConfig, msPerStep: number): BenchResult => ({
-  mode: c.mode, batch: c.batch, workers: c.workers ?? 1, totalPeakBytes: null, stepPeakBytes: null, baselineBytes: null, peakBytes: null,
-  engineStepPeakBytes: null, msPerStep, imagesPerSecond: null, effectiveGflops: null, backendPeakBytes: null,
-});
-
 /**
  * A machine that runs one worker's step in `alone` ms, and `together` ms each when two single-worker processes
- * share it, a 2-worker step in `twoWorkers` ms — every figure scaled by the round's drift.
+ * step at once, a 2-worker step in `twoWorkers` ms — every figure scaled by the round's drift. Its steppers
+ * count how many steps are in flight, as the machine's cores would feel them.
  */
 function fakeMachine(drift: number[], costs = { alone: 1000, together: 1100, twoWorkers: 600 }) {
   const log: string[] = [];
   let round = 0;
   let running = 0;
-  const run = async (c: BenchConfig) => {
-    running++;
-    const pause = () => new Promise((resolve) => setTimeout(resolve, 5));
-    await pause(); // every run started at once is running now
-    const concurrent = running;
-    await pause(); // …and has read the count before any finishes
-    running--;
-    const scale = drift[round]!;
-    if ((c.workers ?? 1) === 2) return (log.push('2w'), result(c, costs.twoWorkers * scale));
-    log.push(concurrent > 1 ? 'ceiling' : '1w');
-    return result(c, (concurrent > 1 ? costs.together : costs.alone) * scale);
+  let opened = 0;
+  let closed = 0;
+  const open = async (c: BenchConfig): Promise<Stepper> => {
+    opened++;
+    return {
+      step: async () => {
+        running++;
+        const pause = () => new Promise((resolve) => setTimeout(resolve, 5));
+        await pause(); // every step started at once is running now
+        const concurrent = running;
+        await pause(); // …and has read the count before any finishes
+        running--;
+        const scale = drift[round]!;
+        if ((c.workers ?? 1) === 2) return (log.push('2w'), costs.twoWorkers * scale);
+        log.push(concurrent > 1 ? 'ceiling' : '1w');
+        return (concurrent > 1 ? costs.together : costs.alone) * scale;
+      },
+      close: async () => void closed++,
+    };
   };
   /** Follows the rounds through runRounds' progress labels ("round 2: …"). */
-  const onItem = (label: string) => void (round = Number(/^round (\d+)/.exec(label)![1]) - 1);
-  return { log, run, onItem };
+  const onItem = (label: string) => {
+    const m = /^round (\d+)/.exec(label);
+    if (m) round = Number(m[1]) - 1;
+  };
+  return { log, open, onItem, processes: () => ({ opened, closed }) };
 }
+
+/** A PyTorch stepper that always takes `ms`. */
+const torchAt = (ms: number) => async (): Promise<Stepper> => ({ step: async () => ms, close: async () => undefined });
 
 describe('bench rounds: measurement that survives a drifting machine', () => {
   it('speedup, the ceiling and parallel efficiency are taken within each round; min and median over rounds', async () => {
@@ -44,8 +55,8 @@ describe('bench rounds: measurement that survives a drifting machine', () => {
       configs: [config(1), config(2)],
       repeat: 3,
       ceiling: true,
-      run: machine.run,
-      pytorch: async () => 500,
+      open: machine.open,
+      pytorch: torchAt(500),
       onItem: machine.onItem,
     });
     expect(report.rounds).toHaveLength(3);
@@ -70,20 +81,58 @@ describe('bench rounds: measurement that survives a drifting machine', () => {
       configs: [config(1), config(2)],
       repeat: 2,
       ceiling: true,
-      run: machine.run,
+      open: machine.open,
       onItem: (label) => {
         machine.onItem(label);
         order.push(label.replace(/^round \d+: /, ''));
       },
     });
+    // Loaded once each (the 1-worker process is also the ceiling's first), then stepped round by round.
     expect(order).toEqual([
+      'loading 1 worker(s)', 'loading 2 worker(s)', 'loading single-worker process 2',
       '1 worker(s)', '2 worker(s)', '2 single-worker processes at once',
       '2 single-worker processes at once', '2 worker(s)', '1 worker(s)',
     ]);
     expect(machine.log.filter((l) => l === 'ceiling')).toHaveLength(4);
+    expect(machine.processes()).toEqual({ opened: 3, closed: 3 });
   });
 
   it('a ceiling needs one worker to compare with', async () => {
-    await expect(runRounds({ configs: [config(2)], repeat: 1, ceiling: true, run: async (c) => result(c, 1) })).rejects.toThrow(/include 1 in the worker counts/);
+    await expect(runRounds({ configs: [config(2)], repeat: 1, ceiling: true, open: fakeMachine([1]).open })).rejects.toThrow(/include 1 in the worker counts/);
+  });
+
+  it('--steps N: the median of N steps per item and round', async () => {
+    let calls = 0;
+    const times = [900, 100, 500]; // median 500
+    const report = await runRounds({
+      configs: [config(1)],
+      repeat: 2,
+      steps: 3,
+      ceiling: false,
+      open: async () => ({ step: async () => times[calls++ % 3]!, close: async () => undefined }),
+    });
+    expect(calls).toBe(6);
+    expect(report.rounds.map((r) => r.msPerStep[0])).toEqual([500, 500]);
+  });
+
+  it('a process that fails to load or dies leaves its figures null, says why, and every process is closed', async () => {
+    const machine = fakeMachine([1, 1]);
+    let closed = 0;
+    const report = await runRounds({
+      configs: [config(1), config(2)],
+      repeat: 2,
+      ceiling: true,
+      open: async (c) => {
+        if ((c.workers ?? 1) === 2) throw new Error('refused: 2 workers need 9 GiB, 3 GiB free');
+        const inner = await machine.open(c);
+        return { step: inner.step, close: async () => void closed++ };
+      },
+      pytorch: async () => ({ step: async () => Promise.reject(new Error('crashed: killed by SIGKILL (out of memory?)')), close: async () => void closed++ }),
+    });
+    expect(report.errors).toEqual(['2 worker(s): refused: 2 workers need 9 GiB, 3 GiB free', 'PyTorch: crashed: killed by SIGKILL (out of memory?)']);
+    expect(report.rounds.map((r) => r.msPerStep)).toEqual([[1000, null], [1000, null]]);
+    expect(report.parallel[0]!.parallelEfficiency).toBeNull();
+    expect(report.pytorch).toBeUndefined();
+    expect(closed).toBe(3); // both single-worker processes and PyTorch's
   });
 });

@@ -6,7 +6,6 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { describeOptimizer, MEASURING_OPTIMIZER } from '../step/step.js';
 import type { OptimizerSettings } from '../step/optimizers.js';
 import { explainOutOfMemory } from '../memory/out-of-memory-advice.js';
@@ -19,6 +18,7 @@ import type { BenchMode } from './config.js';
 import { trainingStepFlops } from './flops.js';
 import { measureTrainingStep } from '../memory/measure.js';
 import { measurePooledSteps } from './pooled-step.js';
+import { describeExit, nodeEntry } from './stepper.js';
 import { checkWorkersBackend } from '../parallel/workers.js';
 import { modelOfRecordBytes } from '../parallel/admission.js';
 
@@ -101,10 +101,15 @@ export interface BenchmarkOptions {
 }
 
 /** Runs one configuration in this process on the current backend. */
+/** The configuration's model: torchvision's architecture, seeded weights (the same in every row and process). */
+export function benchModel(config: BenchConfig): tf.LayersModel {
+  return BUILDERS[config.model]({ numClasses: config.numClasses, inputShape: [config.imageSize, config.imageSize, 3], memoryMode: config.mode, seed: 1 });
+}
+
 export async function runBenchConfig(config: BenchConfig): Promise<BenchResult> {
   const workers = config.workers ?? 1;
   const optimizer = config.optimizer ?? MEASURING_OPTIMIZER;
-  const model = BUILDERS[config.model]({ numClasses: config.numClasses, inputShape: [config.imageSize, config.imageSize, 3], memoryMode: config.mode, seed: 1 });
+  const model = benchModel(config);
   let failed = false;
   try {
     const flops = trainingStepFlops({ ...VARIANTS[config.model], bnSize: 4, numClasses: config.numClasses }, config.imageSize, config.batch);
@@ -179,17 +184,9 @@ export function failedResult(config: Pick<BenchConfig, 'mode' | 'batch' | 'worke
   };
 }
 
-/** The child entry point (src/bench/child.ts) as this installation has it: compiled .js, or .ts under tsx. */
-function childEntry(): { command: string; args: string[] } {
-  const here = fileURLToPath(import.meta.url);
-  const isTs = here.endsWith('.ts');
-  const entry = here.replace(/benchmark\.(ts|js)$/, `child.${isTs ? 'ts' : 'js'}`);
-  return { command: process.execPath, args: [...(isTs ? ['--import', 'tsx'] : []), entry] };
-}
-
 /** Runs one configuration in a child process; a crash or an out-of-memory becomes that result's error. */
 export function runBenchConfigIsolated(config: BenchConfig, backend: BackendName): Promise<BenchResult> {
-  const { command, args } = childEntry();
+  const { command, args } = nodeEntry(import.meta.url, 'child');
   return new Promise((resolve) => {
     const child = spawn(command, [...args, JSON.stringify({ config, backend })], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -201,24 +198,17 @@ export function runBenchConfigIsolated(config: BenchConfig, backend: BackendName
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.on('error', (error) => resolve(failedResult(config, `could not start the benchmark process: ${error.message}`)));
     child.on('close', (code, signal) => {
-      const lastLine = stderr.trim().split('\n').filter(Boolean).pop() ?? '';
       if (code === 0) {
         try {
           resolve(JSON.parse(stdout) as BenchResult);
         } catch {
+          const lastLine = stderr.trim().split('\n').filter(Boolean).pop() ?? '';
           resolve(failedResult(config, `the benchmark process printed no result (${lastLine || 'no output'})`));
         }
         return;
       }
-      // A configuration refused before it started (a UsageError): the reason, not a crash.
-      const refused = /^UsageError: (.*)$/.exec(lastLine);
-      if (refused) return resolve(failedResult(config, `refused: ${refused[1]}`));
-      const why = signal
-        ? `crashed: killed by ${signal}${signal === 'SIGKILL' ? ' (out of memory?)' : ''}`
-        : /out of memory|heap out of memory|OutOfMemoryError/i.test(stderr)
-          ? `out of memory: ${lastLine}`
-          : `crashed (exit ${code}): ${lastLine}`;
-      resolve(failedResult(config, why));
+      // A configuration refused before it started (a UsageError) says why; a crash, how it ended.
+      resolve(failedResult(config, describeExit(code, signal, stderr)));
     });
   });
 }

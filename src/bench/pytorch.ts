@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { torchvisionCounterpart } from '../layers/memory-modes.js';
 import { WARMUP_STEPS } from '../memory/measure.js';
+import { openStepper, STEPPER_WARMUP_STEPS, type Stepper } from './stepper.js';
 import type { BenchMode } from './config.js';
 
 const run = promisify(execFile);
@@ -61,4 +62,10 @@ export async function timePyTorch(options: {
     .split('\n')
     .filter((line) => line.trim().startsWith('{'))
     .map((line) => JSON.parse(line) as PyTorchTiming);
+}
+
+/** One PyTorch configuration loaded in a process of its own and warmed up, stepped on demand (`bench --repeat`). */
+export function openPyTorchStepper(options: { python: string; model: string; imageSize: number; batch: number; mode: PyTorchMode; threads: number; numClasses: number }): Promise<Stepper> {
+  const { python, model, imageSize, batch, mode, threads, numClasses } = options;
+  return openStepper(python, [SCRIPT, 'serve', model, String(imageSize), String(batch), mode, String(threads), String(numClasses), String(STEPPER_WARMUP_STEPS)]);
 }

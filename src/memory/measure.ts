@@ -89,17 +89,7 @@ export async function measureTrainingStep(options: MeasureTrainingStepOptions): 
   const steps = integer('measureTrainingStep: steps', options.steps ?? 1) as number;
   const given = options.optimizer;
   const optimizer = given instanceof TrainingOptimizer ? given : new TrainingOptimizer(given ?? MEASURING_OPTIMIZER);
-  const groups = paramGroups(model);
-
-  const shape = [batchSize, imageSize, imageSize, 3];
-  // A shape-only backend gets a kernel-made batch: random ops fill a JavaScript array first.
-  const xs = !backendTraits().computes ? tf.fill(shape, 0) : tf.randomNormal(shape, 0, 1, 'float32', options.seed);
-  const ys = tf.tidy(() => tf.oneHot(tf.randomUniform([batchSize], 0, numClasses, 'int32', options.seed), numClasses));
-  const runStep = async () => {
-    const { loss, correct } = trainingStep(model, optimizer, xs, ys, groups);
-    await settle(loss);
-    tf.dispose([loss, correct]);
-  };
+  const { xs, ys, step: runStep } = repeatedTrainingStep(model, { batchSize, imageSize, numClasses, seed: options.seed, optimizer });
   try {
     for (let i = 0; i < WARMUP_STEPS; i++) await runStep(); // optimizer state, kernels, optimised JavaScript
     const tensorsBefore = tf.memory().numTensors;
@@ -141,6 +131,34 @@ export async function measureTrainingStep(options: MeasureTrainingStepOptions): 
     tf.dispose([xs, ys]);
     if (!(given instanceof TrainingOptimizer)) optimizer.dispose();
   }
+}
+
+/** One training step on one random batch, run again and again: the unit every benchmark times. */
+export interface RepeatedStep {
+  /** Runs the step; resolves once its results exist (nothing to wait for on meta). */
+  step(): Promise<void>;
+}
+
+/**
+ * The batch (random normal images, random one-hot labels, from `seed`) and the step that trains `model` on it
+ * with `optimizer`. The caller disposes xs and ys.
+ */
+export function repeatedTrainingStep(
+  model: tf.LayersModel,
+  options: { batchSize: number; imageSize: number; numClasses: number; seed?: number; optimizer: TrainingOptimizer },
+): RepeatedStep & { xs: tf.Tensor; ys: tf.Tensor } {
+  const { batchSize, imageSize, numClasses, optimizer } = options;
+  const groups = paramGroups(model);
+  const shape = [batchSize, imageSize, imageSize, 3];
+  // A shape-only backend gets a kernel-made batch: random ops fill a JavaScript array first.
+  const xs = !backendTraits().computes ? tf.fill(shape, 0) : tf.randomNormal(shape, 0, 1, 'float32', options.seed);
+  const ys = tf.tidy(() => tf.oneHot(tf.randomUniform([batchSize], 0, numClasses, 'int32', options.seed), numClasses));
+  const step = async () => {
+    const { loss, correct } = trainingStep(model, optimizer, xs, ys, groups);
+    await settle(loss);
+    tf.dispose([loss, correct]);
+  };
+  return { xs, ys, step };
 }
 
 /** The optimizer's state tensors (its iteration counters, which getState makes afresh, are left out). */

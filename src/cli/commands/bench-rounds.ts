@@ -1,11 +1,12 @@
 /**
  * `bench --repeat R [--ceiling]`: the alternating rounds of src/bench/rounds.ts for each (mode, batch), every
- * run in a process of its own, and their report (JSON or text).
+ * configuration loaded once in a process of its own and stepped in turn, and their report (JSON or text).
  */
 import type { BackendName } from '../../backend/index.js';
-import { runBenchConfigIsolated, syncOption, type BenchConfig } from '../../bench/benchmark.js';
+import { syncOption, type BenchConfig } from '../../bench/benchmark.js';
 import type { BenchMode } from '../../bench/config.js';
-import { timePyTorch } from '../../bench/pytorch.js';
+import { openPyTorchStepper, pytorchModeFor } from '../../bench/pytorch.js';
+import { openBenchStepper } from '../../bench/stepper.js';
 import { runRounds, type RoundsReport, type Spread } from '../../bench/rounds.js';
 import type { DenseNetVariant } from '../../layers/config.js';
 import { BASELINE_MODE } from '../../layers/memory-modes.js';
@@ -38,21 +39,21 @@ export async function benchRounds(options: RoundsCommand, io: CommandIO): Promis
       const configs: BenchConfig[] = options.workers.map((workers) => ({
         model: options.model, mode, batch, imageSize: options.imageSize, numClasses: options.numClasses, steps: options.steps, workers, ...syncOption(options.syncBatchNorm),
       }));
-      const pytorch = options.python
-        ? async () => {
-            // PyTorch's naive mode: its fastest, the figure the fastest tfjs configuration is held to.
-            const [timing] = await timePyTorch({ python: options.python!, model: options.model, imageSize: options.imageSize, batches: [batch], modes: [BASELINE_MODE], steps: options.steps, threads: 2, numClasses: options.numClasses });
-            return timing!.msPerStep;
-          }
+      const python = options.python;
+      // PyTorch's naive mode: its fastest, the figure the fastest tfjs configuration is held to.
+      const pytorch = python
+        ? () => openPyTorchStepper({ python, model: options.model, imageSize: options.imageSize, batch, mode: pytorchModeFor(BASELINE_MODE), threads: 2, numClasses: options.numClasses })
         : undefined;
       const report = await runRounds({
         configs,
         repeat: options.repeat,
+        steps: options.steps,
         ceiling: options.ceiling,
-        run: (config) => runBenchConfigIsolated(config, options.backend),
+        open: (config) => openBenchStepper(config, options.backend),
         pytorch,
         onItem: (label) => io.logger.info(`${mode} batch ${batch}, ${label}`),
       });
+      for (const error of report.errors) io.logger.warn(`${mode} batch ${batch}, ${error}`);
       groups.push({ mode, batch, report });
     }
   }

@@ -24,13 +24,16 @@ Memory and time of one training step (SGD with Nesterov momentum, random data) p
   --image-size S      square input size ≥ ${MIN_IMAGE_SIZE} (default 224)
   --memory-mode M     ${modeGroupsHelp()} (default all; alias: --mode)
   --backend B         ${BACKEND_NAMES.join(' | ')} (default meta: exact memory, no compute)
-  --steps N           timed steps after two warm-up steps; the median is reported (default 1)
-  --repeat R          time every configuration R times in alternating rounds (each in a process of its own;
-                      the order reversed every other round), reporting min and median: the machine's speed
-                      drifts between runs, so only interleaved measurements compare (a computing backend)
-  --ceiling           with --repeat and --workers 1,N: also time N independent single-worker processes at
-                      once each round (the machine's ceiling for N) and report parallelEfficiency = speedup of
-                      N workers / the ceiling's speedup
+  --steps N           timed steps after two warm-up steps; the median is reported (default 1). With
+                      --repeat: timed steps of each configuration per round (their median)
+  --repeat R          load every configuration once, in a process of its own, warm it up (five steps), then
+                      step them in turn for R rounds, seconds apart, the order reversed every other round;
+                      report min and median: the machine's speed drifts within minutes, so only
+                      interleaved measurements compare (a computing backend; every process is loaded at
+                      once, so their memory adds up)
+  --ceiling           with --repeat and --workers 1,N: also step N independent single-worker processes at
+                      once each round (the machine's ceiling for N; the 1-worker row's process is the first)
+                      and report parallelEfficiency = speedup of N workers / the ceiling's speedup
   --workers N[,N…]    data-parallel workers (wasm, cpu; each a replica and a shard of the batch, batch norm
                       synchronized), e.g. 1,2 to compare (default 1). On meta: one worker's exact memory
                       and the whole machine's (every worker and the main thread's model of record).
