@@ -162,3 +162,19 @@ describe('a configuration that runs out of memory is reported, and the others st
     expect(oom.error).toMatch(/out of memory on the wasm backend \(the wasm heap stops at 4 GiB\) training densenet121 at batch 2048; try a leaner memory mode: 'bottleneck' or 'layer' or 'block'/);
   });
 });
+
+describe('bench --repeat: configurations loaded once and stepped in turn', () => {
+  it('times every round of a configuration that loads, and names the one that does not (batch 1: 1×1 batch norm)', async () => {
+    const { code, stdout } = await cli(['bench', '--backend', 'cpu', '--model', 'densenet121', '--image-size', '32', '--batch', '1,2', '--mode', 'layer', '--repeat', '2', '--json']);
+    expect(code).toBe(0);
+    type Group = { batch: number; report: { rounds: Array<{ msPerStep: Array<number | null> }>; errors: string[] } };
+    const { groups } = JSON.parse(stdout) as { groups: Group[] };
+    const [one, two] = groups;
+    expect(one!.batch).toBe(1);
+    expect(one!.report.rounds.map((r) => r.msPerStep)).toEqual([[null], [null]]);
+    expect(one!.report.errors).toEqual([expect.stringMatching(/^1 worker\(s\): BatchNorm '.*' got 1 value per channel in training mode \(batch 1 at 1×1 spatial size\)/)]);
+    expect(two!.batch).toBe(2);
+    expect(two!.report.errors).toEqual([]);
+    for (const round of two!.report.rounds) expect(round.msPerStep[0]).toBeGreaterThan(0);
+  }, 300_000);
+});

@@ -53,7 +53,6 @@ export async function benchRounds(options: RoundsCommand, io: CommandIO): Promis
         pytorch,
         onItem: (label) => io.logger.info(`${mode} batch ${batch}, ${label}`),
       });
-      for (const error of report.errors) io.logger.warn(`${mode} batch ${batch}, ${error}`);
       groups.push({ mode, batch, report });
     }
   }
@@ -75,6 +74,7 @@ export async function benchRounds(options: RoundsCommand, io: CommandIO): Promis
       lines.push(`${p.workers} workers: speedup ${f(p.speedup, 2)}, the machine's ceiling for ${p.workers} processes ${f(p.ceilingSpeedup, 2)}, parallel efficiency ${f(p.parallelEfficiency, 2)}`);
     }
     if (report.pytorch) lines.push(`PyTorch (naive, 2 threads) ${f(report.pytorch.msPerStep, 0)} ms/step; fastest tfjs / PyTorch ${f(report.pytorch.fastestTfjsVersusPyTorch, 2)}`);
+    lines.push(...report.errors.map((error) => `failed: ${error}`));
   }
   io.stdout(lines.join('\n'));
 }
