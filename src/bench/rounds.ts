@@ -109,14 +109,14 @@ export async function runRounds(options: RoundsOptions): Promise<RoundsReport> {
     const steppers: Array<Stepper | null> = [];
     for (const config of configs) steppers.push(await load(`${config.workers ?? 1} worker(s)`, () => options.open(config)));
     // The ceiling's processes: the 1-worker row's, and as many more as the widest N needs.
-    const singles: Array<Stepper | null> = options.ceiling ? [steppers[configs.indexOf(single!)]!] : [];
+    const singles: Array<Stepper | null> = options.ceiling ? [steppers[configs.indexOf(single!)] ?? null] : [];
     for (let i = 1; options.ceiling && i < Math.max(...counts, 1); i++) singles.push(await load(`single-worker process ${i + 1}`, () => options.open(single!)));
     const torch = options.pytorch ? await load('PyTorch', options.pytorch) : null;
     type Item = { label: string; time: (record: RoundRecord) => Promise<void> };
-    const items: Item[] = configs.map((config, i) => ({
-      label: `${config.workers ?? 1} worker(s)`,
-      time: async (record) => void ([record.msPerStep[i]] = await time(`${config.workers ?? 1} worker(s)`, [steppers[i]!])),
-    }));
+    const items: Item[] = configs.map((config, i) => {
+      const label = `${config.workers ?? 1} worker(s)`;
+      return { label, time: async (record) => void ([record.msPerStep[i]] = await time(label, [steppers[i] ?? null])) };
+    });
     if (options.ceiling) {
       for (const processes of counts) {
         const label = `${processes} single-worker processes at once`;

@@ -65,8 +65,13 @@ export function openStepper(command: string, args: string[], env: NodeJS.Process
     child.on('close', (code, signal) => end(new Error(code === 0 && !signal ? 'the benchmark process has ended' : describeExit(code, signal, stderr))));
   });
   createInterface({ input: child.stdout }).on('line', (line) => {
-    if (!line.startsWith('{')) return; // anything else a library printed
-    const message = JSON.parse(line) as Record<string, unknown>;
+    let message: Record<string, unknown>;
+    try {
+      message = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      return; // anything else a library printed
+    }
+    if (typeof message !== 'object' || message === null) return;
     const next = waiting.shift();
     if (!next) return;
     if (typeof message.error === 'string') next.reject(new Error(message.error));
