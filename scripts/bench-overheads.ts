@@ -13,6 +13,7 @@
  */
 import type { BackendName } from '../src/backend/index.js';
 import type { BenchConfig } from '../src/bench/benchmark.js';
+import { REWARM_STEPS } from '../src/bench/rounds.js';
 import { openBenchStepper, type Stepper } from '../src/bench/stepper.js';
 import type { BenchMode } from '../src/bench/config.js';
 import type { DenseNetVariant } from '../src/layers/config.js';
@@ -47,8 +48,14 @@ try {
     ['2 workers, no synchronized BN', () => ddp!.step()],
   ];
   const times = new Map<string, number[]>(items.map(([label]) => [label, []]));
+  // As bench --repeat (rounds.ts): an untimed settling round, and untimed steps at the start of each turn, so no
+  // process is timed coming back from idling while the others stepped.
+  for (const [, step] of items) for (let k = 0; k < REWARM_STEPS; k++) await step();
   for (let r = 0; r < rounds; r++) {
-    for (const [label, step] of r % 2 === 0 ? items : [...items].reverse()) times.get(label)!.push(await step());
+    for (const [label, step] of r % 2 === 0 ? items : [...items].reverse()) {
+      for (let k = 0; k < REWARM_STEPS; k++) await step();
+      times.get(label)!.push(await step());
+    }
   }
   const med = (label: string) => median(times.get(label)!);
   process.stdout.write(`${model} ${imageSize}² batch ${batch} ${mode} on ${backend}: ${rounds} alternated rounds (min / median ms)\n`);

@@ -87,13 +87,16 @@ describe('bench rounds: measurement that survives a drifting machine', () => {
         order.push(label.replace(/^round \d+: /, ''));
       },
     });
-    // Loaded once each (the 1-worker process is also the ceiling's first), then stepped round by round.
+    // Loaded once each (the 1-worker process is also the ceiling's first), settled in round 1's order, then
+    // stepped round by round.
     expect(order).toEqual([
       'loading 1 worker(s)', 'loading 2 worker(s)', 'loading single-worker process 2',
+      'settling: 1 worker(s)', 'settling: 2 worker(s)', 'settling: 2 single-worker processes at once',
       '1 worker(s)', '2 worker(s)', '2 single-worker processes at once',
       '2 single-worker processes at once', '2 worker(s)', '1 worker(s)',
     ]);
-    expect(machine.log.filter((l) => l === 'ceiling')).toHaveLength(4);
+    // Two processes at once: one untimed step in the settling round, one untimed and one timed in each round.
+    expect(machine.log.filter((l) => l === 'ceiling')).toHaveLength(2 * (1 + 2 * 2));
     expect(machine.processes()).toEqual({ opened: 3, closed: 3 });
   });
 
@@ -108,11 +111,37 @@ describe('bench rounds: measurement that survives a drifting machine', () => {
       configs: [config(1)],
       repeat: 2,
       steps: 3,
+      rewarm: 0,
       ceiling: false,
       open: async () => ({ step: async () => times[calls++ % 3]!, close: async () => undefined }),
     });
     expect(calls).toBe(6);
     expect(report.rounds.map((r) => r.msPerStep[0])).toEqual([500, 500]);
+  });
+
+  it('a process that idled while the others stepped comes back slow: one untimed step per turn absorbs it', async () => {
+    // A made-up machine on which a process's step costs 1.5× when other processes stepped since its last
+    // (its memory went cold), for the 2-worker pool only: interleaving alone would make the pool look slower.
+    let global = 0;
+    const open = async (c: BenchConfig): Promise<Stepper> => {
+      let last = -2;
+      return {
+        step: async () => {
+          const cold = last !== global - 1;
+          last = global++;
+          return (c.workers ?? 1) === 2 ? (cold ? 900 : 600) : 1000;
+        },
+        close: async () => undefined,
+      };
+    };
+    const run = (rewarm?: number) => runRounds({ configs: [config(1), config(2)], repeat: 3, ceiling: false, open, ...(rewarm === undefined ? {} : { rewarm }) });
+    const warm = await run();
+    expect(warm.rounds.map((r) => r.msPerStep)).toEqual([[1000, 600], [1000, 600], [1000, 600]]);
+    expect(warm.parallel[0]!.speedup).toEqual({ min: 1000 / 600, median: 1000 / 600 });
+    // Without it, the pool's timed step is a cold one except where it stepped last and first in a row (round 2,
+    // reversed, starts where round 1 ended).
+    const cold = await run(0);
+    expect(cold.rounds.map((r) => r.msPerStep)).toEqual([[1000, 900], [1000, 600], [1000, 900]]);
   });
 
   it('a process that fails to load or dies leaves its figures null, says why, and every process is closed', async () => {

@@ -12,10 +12,21 @@
  *
  * The single-worker process of the 1-worker row is also the ceiling's first process, so every process of the
  * comparison has run as many steps. Every process is loaded at once: their memory adds up.
+ *
+ * Idle processes come back slow: on the virtual machine these figures come from, memory left untouched for
+ * 20–60 s took 10–25× longer to touch again (with no page fault in the guest: the host's doing), and a
+ * 2-worker pool's first step after 30 s idle took 1,449 ms against 1,188–1,253 before, after 60 s 1,747 then
+ * 1,396. Interleaving makes every process wait while the others step — tens of seconds before round 1, while
+ * the others load — which a training loop never does. So each item takes REWARM_STEPS untimed steps at the
+ * start of its turn, and an untimed settling round (each item's untimed steps, in round 1's order) comes
+ * first.
  */
 import { median } from '../util/stats.js';
 import type { BenchConfig } from './benchmark.js';
 import type { Stepper } from './stepper.js';
+
+/** Untimed steps each item takes at the start of its turn, after idling while the others stepped. */
+export const REWARM_STEPS = 1;
 
 export interface RoundsOptions {
   /** The configurations to compare (same mode and batch; worker counts differ). */
@@ -23,6 +34,8 @@ export interface RoundsOptions {
   repeat: number;
   /** Timed steps of each item in each round; the round records their median. Default 1. */
   steps?: number;
+  /** Untimed steps of each item at the start of its turn (and in the settling round). Default REWARM_STEPS. */
+  rewarm?: number;
   /** Also time N independent single-worker processes at once, for each N > 1 among the configs. */
   ceiling: boolean;
   /** Loads one configuration in a process of its own and warms it up. */
@@ -72,6 +85,7 @@ function mean(values: Array<number | null>): number | null {
 export async function runRounds(options: RoundsOptions): Promise<RoundsReport> {
   const { configs } = options;
   const steps = options.steps ?? 1;
+  const rewarm = options.rewarm ?? REWARM_STEPS;
   const single = configs.find((c) => (c.workers ?? 1) === 1);
   const counts = [...new Set(configs.map((c) => c.workers ?? 1).filter((n) => n > 1))];
   if (options.ceiling && !single) throw new Error('the ceiling is measured against one worker: include 1 in the worker counts');
@@ -88,22 +102,28 @@ export async function runRounds(options: RoundsOptions): Promise<RoundsReport> {
       return null;
     }
   };
-  /** The median of `steps` steps of each stepper, stepped together (null for one that is missing or failed). */
-  const time = async (label: string, steppers: Array<Stepper | null>): Promise<Array<number | null>> => {
+  /**
+   * `rewarm` untimed steps, then the median of `steps` timed steps of each stepper, stepped together (null for
+   * one that is missing or failed). `timed` 0: the settling round's untimed steps only.
+   */
+  const time = async (label: string, steppers: Array<Stepper | null>, timed = steps): Promise<Array<number | null>> => {
     const times = steppers.map(() => [] as number[]);
-    for (let s = 0; s < steps; s++) {
+    const failed = steppers.map((stepper) => !stepper);
+    for (let s = 0; s < rewarm + timed; s++) {
       await Promise.all(
         steppers.map(async (stepper, i) => {
-          if (!stepper || times[i]!.length < s) return;
+          if (failed[i]) return;
           try {
-            times[i]!.push(await stepper.step());
+            const ms = await stepper!.step();
+            if (s >= rewarm) times[i]!.push(ms);
           } catch (error) {
+            failed[i] = true;
             errors.push(`${label}: ${error instanceof Error ? error.message : String(error)}`);
           }
         }),
       );
     }
-    return times.map((t) => (t.length === steps ? median(t) : null));
+    return times.map((t, i) => (!failed[i] && t.length === timed && timed > 0 ? median(t) : null));
   };
   try {
     const steppers: Array<Stepper | null> = [];
@@ -112,25 +132,35 @@ export async function runRounds(options: RoundsOptions): Promise<RoundsReport> {
     const singles: Array<Stepper | null> = options.ceiling ? [steppers[configs.indexOf(single!)] ?? null] : [];
     for (let i = 1; options.ceiling && i < Math.max(...counts, 1); i++) singles.push(await load(`single-worker process ${i + 1}`, () => options.open(single!)));
     const torch = options.pytorch ? await load('PyTorch', options.pytorch) : null;
-    type Item = { label: string; time: (record: RoundRecord) => Promise<void> };
-    const items: Item[] = configs.map((config, i) => {
-      const label = `${config.workers ?? 1} worker(s)`;
-      return { label, time: async (record) => void ([record.msPerStep[i]] = await time(label, [steppers[i] ?? null])) };
-    });
+    type Item = { label: string; steppers: Array<Stepper | null>; record: (record: RoundRecord, ms: Array<number | null>) => void };
+    const items: Item[] = configs.map((config, i) => ({
+      label: `${config.workers ?? 1} worker(s)`,
+      steppers: [steppers[i] ?? null],
+      record: (record, [ms]) => void (record.msPerStep[i] = ms ?? null),
+    }));
     if (options.ceiling) {
       for (const processes of counts) {
-        const label = `${processes} single-worker processes at once`;
-        items.push({ label, time: async (record) => void record.ceiling.push({ processes, msPerStep: await time(label, singles.slice(0, processes)) }) });
+        items.push({
+          label: `${processes} single-worker processes at once`,
+          steppers: singles.slice(0, processes),
+          record: (record, msPerStep) => void record.ceiling.push({ processes, msPerStep }),
+        });
       }
     }
     if (torch) {
       items.push({
         label: 'PyTorch',
-        time: async (record) => {
-          const [ms] = await time('PyTorch', [torch]);
+        steppers: [torch],
+        record: (record, [ms]) => {
           if (ms !== null && ms !== undefined) record.pytorchMs = ms;
         },
       });
+    }
+    if (rewarm > 0) {
+      for (const item of items) {
+        options.onItem?.(`settling: ${item.label}`);
+        await time(item.label, item.steppers, 0);
+      }
     }
     const rounds: RoundRecord[] = [];
     for (let round = 1; round <= options.repeat; round++) {
@@ -138,7 +168,7 @@ export async function runRounds(options: RoundsOptions): Promise<RoundsReport> {
       // Reversed every other round: no item always follows the same neighbour.
       for (const item of round % 2 === 1 ? items : [...items].reverse()) {
         options.onItem?.(`round ${round}: ${item.label}`);
-        await item.time(record);
+        item.record(record, await time(item.label, item.steppers));
       }
       rounds.push(record);
     }

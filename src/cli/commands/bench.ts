@@ -27,10 +27,11 @@ Memory and time of one training step (SGD with Nesterov momentum, random data) p
   --steps N           timed steps after two warm-up steps; the median is reported (default 1). With
                       --repeat: timed steps of each configuration per round (their median)
   --repeat R          load every configuration once, in a process of its own, warm it up (five steps), then
-                      step them in turn for R rounds, seconds apart, the order reversed every other round;
-                      report min and median: the machine's speed drifts within minutes, so only
-                      interleaved measurements compare (a computing backend; every process is loaded at
-                      once, so their memory adds up)
+                      step them in turn for R rounds, seconds apart, the order reversed every other round,
+                      each turn starting with one untimed step (a process that idled comes back slow), after
+                      an untimed settling round; report min and median: the machine's speed drifts within
+                      minutes, so only interleaved measurements compare (a computing backend; every process
+                      is loaded at once, so their memory adds up)
   --ceiling           with --repeat and --workers 1,N: also step N independent single-worker processes at
                       once each round (the machine's ceiling for N; the 1-worker row's process is the first)
                       and report parallelEfficiency = speedup of N workers / the ceiling's speedup
