@@ -16,10 +16,10 @@
  * Idle processes come back slow: on the virtual machine these figures come from, memory left untouched for
  * 20–60 s took 10–25× longer to touch again (with no page fault in the guest: the host's doing), and a
  * 2-worker pool's first step after 30 s idle took 1,449 ms against 1,188–1,253 before, after 60 s 1,747 then
- * 1,396. Interleaving makes every process wait while the others step — tens of seconds before round 1, while
- * the others load — which a training loop never does. So each item takes REWARM_STEPS untimed steps at the
- * start of its turn, and an untimed settling round (each item's untimed steps, in round 1's order) comes
- * first.
+ * 1,396 (after 10 s idle, no slower than the steps that followed). Interleaving makes every process wait while
+ * the others step — tens of seconds before round 1, while the others load — which a training loop never does.
+ * So an untimed settling round (each item's untimed steps, in round 1's order) comes first, and each item
+ * takes REWARM_STEPS untimed steps at the start of its turn too, a guard for the shorter idles within rounds.
  */
 import { median } from '../util/stats.js';
 import type { BenchConfig } from './benchmark.js';
