@@ -123,7 +123,7 @@ export async function runRounds(options: RoundsOptions): Promise<RoundsReport> {
         }),
       );
     }
-    return times.map((t, i) => (!failed[i] && t.length === timed && timed > 0 ? median(t) : null));
+    return times.map((t, i) => (failed[i] || timed === 0 ? null : median(t)));
   };
   try {
     const steppers: Array<Stepper | null> = [];
